@@ -1,0 +1,148 @@
+"""Configuration of Shap-CA models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+# Universal POS tags (https://universaldependencies.org/u/pos/) plus padding (id 0) and
+# unknown (id 1). The processor maps spaCy's tags through this list; the embedding table of
+# the model has one row per entry.
+UPOS_TAGS = (
+    "<pad>", "<unk>",
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
+    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+)  # fmt: skip
+
+
+@strict
+class ShapCAConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`ShapCAModel`], [`ShapCAForTokenClassification`] and [`ShapCAForWordPairTagging`].
+
+    Defaults give the paper's model: a `bert-base-uncased`-shaped text encoder, a ResNet-152 image
+    encoder, Shapley contrastive alignment through the bridging context (alpha 0.2, beta 0.4) and
+    context-aware adaptive fusion.
+
+    Args:
+        text_config (`dict` or `PreTrainedConfig`, *optional*):
+            Config of the BERT-family encoder that reads `[CLS] text [SEP] context [SEP]`.
+        vision_config (`dict` or `TimmWrapperConfig`, *optional*):
+            Config of the timm image backbone (default architecture `resnet152`).
+        use_image (`bool`, defaults to `True`):
+            `False` is the "w/o Image" setting: no vision tower is built, fusion sees text only and
+            there is no context-image alignment.
+        task (`"ner"` or `"word_pair"`, defaults to `"ner"`):
+            Which head the task models use: a CRF over BIO tags, or the word-pair grid.
+        fusion_hidden_size (`int`, *optional*):
+            Width D of the fusion block; defaults to the text encoder's width.
+        fusion_num_heads (`int`, defaults to 12):
+            Attention heads of the fusion block.
+        fusion_use_context (`bool`, defaults to `True`):
+            `False` is "w/o Context in Fusion": plain cross-attention, without the context bias and gates.
+        fusion_dropout (`float`, defaults to 0.1):
+            Dropout on the attention weights and the fused features.
+        num_pos_tags (`int`, defaults to `len(UPOS_TAGS)`):
+            Size of the part-of-speech vocabulary (padding and unknown included).
+        feature_embedding_size (`int`, defaults to 100):
+            Width of the POS (`M^s`) and word-position (`M^p`) embeddings.
+        max_words (`int`, defaults to 512):
+            Number of word positions the position embedding knows.
+        head_hidden_size (`int`, defaults to 256):
+            Hidden width of the MLPs of both heads.
+        head_dropout (`float`, defaults to 0.1):
+            Dropout inside the heads.
+        sentence_pooling (`"mean"` or `"cls"`, defaults to `"mean"`):
+            How the sentence vector `x_t` of the text is pooled (the context is always mean-pooled).
+        alignment_loss (`"shapley"`, `"infonce"` or `"none"`, defaults to `"shapley"`):
+            `"infonce"` is the "w/o Shapley Value" ablation.
+        alignment_players (`"context"` or `"direct"`, defaults to `"context"`):
+            `"context"`: the context aligns with the text (weight alpha) and with the image (weight beta).
+            `"direct"`: "w/o Context in Alignment", one image-text alignment weighted by beta.
+        alignment_global_batch (`bool`, defaults to `False`):
+            In distributed training, gather the sentence features of all processes before the
+            alignment games, so their size is the global batch.
+        tau (`float`, defaults to 0.1):
+            Temperature of the Shapley utility and of InfoNCE.
+        alpha (`float`, defaults to 0.2):
+            Weight of the context-text alignment loss `L_semantic`.
+        beta (`float`, defaults to 0.4):
+            Weight of the context-image alignment loss `L_modality`.
+        wordpair_lambda (`float`, defaults to 1.0):
+            Weight lambda of the contrastive term of the word-pair head.
+        wordpair_contrastive (`bool`, defaults to `True`):
+            `False` is "w/o word-pair Contrastive": the head uses `P^tsp` alone.
+
+    Example:
+
+    ```python
+    >>> from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification
+    >>> config = ShapCAConfig(id2label={0: "O", 1: "B-PER", 2: "I-PER"})
+    >>> model = ShapCAForTokenClassification(config)
+    ```
+    """
+
+    model_type = "shapca"
+    sub_configs_defaults = {
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert"),
+        "vision_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="timm_wrapper", init_kwargs={"architecture": "resnet152"}
+        ),
+    }
+
+    text_config: PreTrainedConfig | dict | None = None
+    vision_config: PreTrainedConfig | dict | None = None
+    use_image: bool = True
+    task: Literal["ner", "word_pair"] = "ner"
+    fusion_hidden_size: int | None = None
+    fusion_num_heads: int = 12
+    fusion_use_context: bool = True
+    fusion_dropout: float = 0.1
+    num_pos_tags: int = len(UPOS_TAGS)
+    feature_embedding_size: int = 100
+    max_words: int = 512
+    head_hidden_size: int = 256
+    head_dropout: float = 0.1
+    sentence_pooling: Literal["mean", "cls"] = "mean"
+    alignment_loss: Literal["shapley", "infonce", "none"] = "shapley"
+    alignment_players: Literal["context", "direct"] = "context"
+    alignment_global_batch: bool = False
+    tau: float = 0.1
+    alpha: float = 0.2
+    beta: float = 0.4
+    wordpair_lambda: float = 1.0
+    wordpair_contrastive: bool = True
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.fusion_hidden_size is None:
+            self.fusion_hidden_size = self.text_config.hidden_size
+        if self.id2label is not None and not self.label2id:
+            self.label2id = {label: index for index, label in self.id2label.items()}
+
+    def validate_shapca(self):
+        """Reject settings that cannot build a model, with the fix in the message."""
+        choices = {
+            "task": ("ner", "word_pair"),
+            "sentence_pooling": ("mean", "cls"),
+            "alignment_loss": ("shapley", "infonce", "none"),
+            "alignment_players": ("context", "direct"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+        if self.fusion_hidden_size % self.fusion_num_heads:
+            raise ValueError(
+                f"fusion_hidden_size ({self.fusion_hidden_size}) must be divisible by fusion_num_heads "
+                f"({self.fusion_num_heads}); change one of them."
+            )
+        if self.tau <= 0:
+            raise ValueError(f"tau must be positive, got {self.tau}.")
+        if min(self.alpha, self.beta) < 0:
+            raise ValueError(f"alpha and beta must be >= 0, got alpha={self.alpha}, beta={self.beta}.")
+
+
+__all__ = ["ShapCAConfig", "UPOS_TAGS"]

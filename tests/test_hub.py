@@ -1,0 +1,133 @@
+"""Saving, loading, the Auto classes and the remote-code path of a checkpoint."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from conftest import random_inputs, tiny_config
+
+from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification, ShapCAForWordPairTagging, ShapCAModel
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
+
+
+def build(task):
+    torch.manual_seed(0)
+    config = tiny_config(task)
+    model_class = ShapCAForTokenClassification if task == "ner" else ShapCAForWordPairTagging
+    return model_class(config).eval()
+
+
+@pytest.mark.parametrize("task", ["ner", "word_pair"])
+def test_save_and_load_give_identical_outputs(tmp_path, task):
+    model = build(task)
+    inputs = random_inputs()
+    model.save_pretrained(tmp_path)
+    files = set(os.listdir(tmp_path))
+    assert "model.safetensors" in files and not any(name.endswith(".bin") for name in files)
+    loaded = type(model).from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**inputs).logits, model(**inputs).logits)
+    assert loaded.config.id2label == model.config.id2label
+
+
+def test_config_round_trip_through_auto_config(tmp_path):
+    config = tiny_config("word_pair", tau=0.05, alignment_players="direct", use_image=False)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, ShapCAConfig)
+    for field in ("tau", "alignment_players", "use_image", "task", "fusion_hidden_size", "id2label"):
+        assert getattr(loaded, field) == getattr(config, field)
+    assert loaded.text_config.hidden_size == 32 and loaded.vision_config.architecture == "test_resnet"
+
+
+def test_auto_classes_pick_shapca(tmp_path):
+    build("ner").save_pretrained(tmp_path)
+    assert type(AutoModelForTokenClassification.from_pretrained(tmp_path)) is ShapCAForTokenClassification
+    base = AutoModel.from_pretrained(tmp_path)
+    assert type(base) is ShapCAModel
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map == {
+        "AutoConfig": "configuration_shapca.ShapCAConfig",
+        "AutoModel": "modeling_shapca.ShapCAModel",
+        "AutoModelForTokenClassification": "modeling_shapca.ShapCAForTokenClassification",
+    }
+    for name in ("configuration_shapca.py", "modeling_shapca.py", "fusion.py", "heads.py", "shapley.py"):
+        assert (tmp_path / name).exists(), name
+
+
+REMOTE_LOAD = textwrap.dedent(
+    """
+    import json, sys, torch
+    from transformers import AutoModel, AutoModelForTokenClassification
+    checkpoint, inputs_path, expected_path = sys.argv[1:]
+    model = AutoModelForTokenClassification.from_pretrained(checkpoint, trust_remote_code=True).eval()
+    base = AutoModel.from_pretrained(checkpoint, trust_remote_code=True)
+    inputs = torch.load(inputs_path)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    torch.testing.assert_close(logits, torch.load(expected_path))
+    print(json.dumps({
+        "model": type(model).__module__ + "." + type(model).__name__,
+        "base": type(base).__name__,
+        "imported_package": "modeling_shapca" in sys.modules,
+    }))
+    """
+)
+
+
+@pytest.mark.parametrize("task", ["ner", "word_pair"])
+def test_checkpoint_loads_as_remote_code_in_a_fresh_process(tmp_path, task):
+    model = build(task)
+    checkpoint = tmp_path / "checkpoint"
+    model.save_pretrained(checkpoint)
+    inputs = random_inputs()
+    with torch.no_grad():
+        torch.save(model(**inputs).logits, tmp_path / "expected.pt")
+    torch.save(inputs, tmp_path / "inputs.pt")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    result = subprocess.run(
+        [sys.executable, "-c", REMOTE_LOAD, str(checkpoint), str(tmp_path / "inputs.pt"), str(tmp_path / "expected.pt")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["model"].startswith("transformers_modules.")
+    assert report["model"].endswith(type(model).__name__)
+    assert report["base"] == "ShapCAModel"
+    assert report["imported_package"] is False
+
+
+def test_from_encoders_starts_from_pretrained_weights(tmp_path):
+    from transformers import BertConfig, BertModel, TimmWrapperConfig, TimmWrapperModel
+
+    from conftest import TINY_TEXT
+
+    torch.manual_seed(1)
+    text = BertModel(BertConfig(**{k: v for k, v in TINY_TEXT.items() if k != "model_type"}))
+    vision = TimmWrapperModel(TimmWrapperConfig(architecture="test_resnet"))
+    text.save_pretrained(tmp_path / "text")
+    vision.save_pretrained(tmp_path / "vision")
+
+    model = ShapCAForTokenClassification.from_encoders(
+        str(tmp_path / "text"), str(tmp_path / "vision"), id2label={0: "O", 1: "B-PER", 2: "I-PER"}, fusion_num_heads=4
+    )
+    torch.testing.assert_close(
+        model.shapca.text_model.embeddings.word_embeddings.weight, text.embeddings.word_embeddings.weight
+    )
+    first_conv = next(model.shapca.vision_model.parameters())
+    torch.testing.assert_close(first_conv, next(vision.parameters()))
+    assert model.shapca.text_model.pooler is None
+    assert model.config.text_config.hidden_size == 32
+    with torch.no_grad():
+        assert torch.isfinite(model.eval()(**random_inputs()).logits).all()
+
+    text_only = ShapCAModel.from_encoders(str(tmp_path / "text"), use_image=False, fusion_num_heads=4)
+    assert not hasattr(text_only, "vision_model")

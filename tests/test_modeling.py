@@ -1,0 +1,261 @@
+"""Models, fusion and heads on tiny configs."""
+
+import itertools
+
+import pytest
+import torch
+from conftest import GRID_LABELS, NER_LABELS, random_inputs, tiny_config
+
+from modeling_shapca import (
+    ShapCAConfig,
+    ShapCAForTokenClassification,
+    ShapCAForWordPairTagging,
+    ShapCAModel,
+)
+from modeling_shapca.fusion import context_bias
+from modeling_shapca.heads import CRFTagger, bio_transition_constraints
+
+
+def build(config):
+    torch.manual_seed(0)
+    model_class = ShapCAForTokenClassification if config.task == "ner" else ShapCAForWordPairTagging
+    return model_class(config).eval()
+
+
+def test_alignment_loss_alone_reaches_both_encoders(ner_config):
+    model = ShapCAModel(ner_config).train()
+    out = model(**random_inputs(batch=4))
+    (out.loss_semantic + out.loss_modality).backward()
+    text_grad = model.text_model.embeddings.word_embeddings.weight.grad
+    vision_grads = [p.grad for p in model.vision_model.parameters() if p.grad is not None]
+    assert text_grad is not None and text_grad.abs().sum() > 0
+    assert vision_grads and sum(g.abs().sum() for g in vision_grads) > 0
+    assert model.vision_projection.weight.grad.abs().sum() > 0
+
+
+def test_single_example_batch_has_zero_alignment_and_finite_loss(ner_config):
+    model = build(ner_config).train()
+    out = model(labels=torch.zeros(1, 5, dtype=torch.long), **random_inputs(batch=1))
+    assert out.loss_semantic.item() == 0.0 and out.loss_modality.item() == 0.0
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def pad_inputs(inputs, extra_words=3, extra_tokens=4):
+    """The same examples with padding words and padding tokens appended."""
+    padded = dict(inputs)
+    for name in ("input_ids", "attention_mask", "token_type_ids", "context_mask"):
+        padded[name] = torch.nn.functional.pad(inputs[name], (0, extra_tokens))
+    padded["word_index"] = torch.nn.functional.pad(inputs["word_index"], (0, extra_words), value=-1)
+    padded["pos_ids"] = torch.nn.functional.pad(inputs["pos_ids"], (0, extra_words))
+    return padded
+
+
+@pytest.mark.parametrize("task", ["ner", "word_pair"])
+def test_padding_never_changes_outputs(task):
+    model = build(tiny_config(task))
+    inputs = random_inputs()
+    # A shorter second example: its last two words and three tokens are padding already.
+    inputs["word_index"][1, 3:] = -1
+    inputs["attention_mask"][1, -3:] = 0
+    inputs["context_mask"][1, -3:] = 0
+    with torch.no_grad():
+        plain = model(**inputs).logits
+        padded = model(**pad_inputs(inputs)).logits
+    if task == "ner":
+        torch.testing.assert_close(padded[:, :5], plain)
+        mask = inputs["word_index"] >= 0
+        torch.testing.assert_close(
+            model.decode(padded, pad_inputs(inputs)["word_index"] >= 0)[:, :5], model.decode(plain, mask)
+        )
+    else:
+        torch.testing.assert_close(padded[:, :5, :5], plain)
+
+
+def test_example_without_image_ignores_its_pixels(ner_config):
+    model = build(ner_config)
+    inputs = random_inputs()
+    inputs["image_mask"][1] = 0
+    other = dict(inputs, pixel_values=inputs["pixel_values"].clone())
+    other["pixel_values"][1] = 0.0
+    with torch.no_grad():
+        first, second = model(**inputs).logits, model(**other).logits
+    torch.testing.assert_close(first[1], second[1])
+
+
+def test_context_bias_ignores_padding():
+    context = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    bias = context_bias(context, mask)
+    # B = mean over rows of C^T C / sqrt(D), with C the real tokens only.
+    real = context[0, :3]
+    torch.testing.assert_close(bias[0], (real.T @ real).mean(dim=0) / 8**0.5)
+    changed = context.clone()
+    changed[0, 3:] = 100.0
+    torch.testing.assert_close(context_bias(changed, mask)[0], bias[0])
+
+
+def is_valid_bio(tags):
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return False
+        previous = tag
+    return True
+
+
+def test_crf_decoding_is_always_valid_bio():
+    id2label = dict(enumerate(NER_LABELS))
+    tagger = CRFTagger(4, 8, id2label)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        # Transitions that favour invalid steps, and emissions that shout for I- tags.
+        tagger.crf.transitions.normal_(0, 5)
+        tagger.crf.start_transitions.normal_(0, 5)
+        emissions = torch.randn(64, 9, len(NER_LABELS)) * 5
+        emissions[..., 2] += 3.0  # I-PER
+        word_mask = torch.arange(9)[None, :] < torch.randint(1, 10, (64, 1))
+        tags = tagger.decode(emissions, word_mask)
+    assert (tags[~word_mask] == -100).all()
+    for row, mask in zip(tags, word_mask):
+        assert is_valid_bio([NER_LABELS[t] for t in row[mask].tolist()])
+
+
+def test_crf_decoding_is_the_best_valid_path():
+    id2label = dict(enumerate(NER_LABELS))
+    tagger = CRFTagger(4, 8, id2label)
+    torch.manual_seed(1)
+    emissions = torch.randn(1, 4, 5)
+    crf = tagger.crf
+
+    def score(path):
+        total = crf.start_transitions[path[0]] + emissions[0, 0, path[0]]
+        for step in range(1, len(path)):
+            total = total + crf.transitions[path[step - 1], path[step]] + emissions[0, step, path[step]]
+        return total + crf.end_transitions[path[-1]]
+
+    valid = [p for p in itertools.product(range(5), repeat=4) if is_valid_bio([NER_LABELS[t] for t in p])]
+    best = max(valid, key=lambda p: score(p).item())
+    with torch.no_grad():
+        decoded = tagger.decode(emissions, torch.ones(1, 4, dtype=torch.bool))
+    assert tuple(decoded[0].tolist()) == best
+
+
+def test_bio_constraints():
+    allowed_start, allowed = bio_transition_constraints(dict(enumerate(NER_LABELS)))
+    assert allowed_start.tolist() == [True, True, False, True, False]
+    assert allowed[1, 2] and allowed[2, 2] and not allowed[0, 2] and not allowed[3, 2] and not allowed[1, 4]
+
+
+def test_crf_rejects_unlabelled_words(ner_config):
+    model = build(ner_config)
+    labels = torch.zeros(3, 5, dtype=torch.long)
+    labels[0, 2] = -100
+    with pytest.raises(ValueError, match="needs a tag for every word"):
+        model(labels=labels, **random_inputs())
+
+
+def test_word_pair_probabilities_and_formula(pair_config):
+    model = build(pair_config)
+    inputs = random_inputs()
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        probabilities = logits.softmax(-1)
+        torch.testing.assert_close(probabilities.sum(-1), torch.ones(3, 5, 5))
+        # P^final = softmax(P^tsp + lambda * log(P^tsp / P^t)), recomputed from the head's parts.
+        encoded = model.shapca(**inputs)
+        head = model.head
+        text_pairs = head.text_pairs(encoded.word_features)
+        joint = torch.cat(
+            [text_pairs, head.pos_pairs(encoded.pos_features), head.position_pairs(encoded.position_features)], -1
+        )
+        p_tsp = head.joint_classifier(joint).softmax(-1)
+        p_t = head.text_classifier(text_pairs).softmax(-1)
+        expected = torch.softmax(p_tsp + pair_config.wordpair_lambda * torch.log(p_tsp / p_t), -1)
+    torch.testing.assert_close(probabilities, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_word_pair_loss_and_decode_ignore_lower_triangle(pair_config):
+    model = build(pair_config)
+    inputs = random_inputs()
+    grid = torch.randint(0, len(GRID_LABELS), (3, 5, 5))
+    out = model(labels=grid, **inputs)
+    other = grid.clone()
+    other[:, 3, 1] = (other[:, 3, 1] + 1) % len(GRID_LABELS)  # below the diagonal: ignored
+    assert torch.isfinite(out.loss)
+    torch.testing.assert_close(model(labels=other, **inputs).loss_main, out.loss_main)
+    decoded = model.decode(out.logits, inputs["word_index"] >= 0)
+    below_diagonal = torch.ones(5, 5, dtype=torch.bool).tril(-1)
+    assert (decoded[:, below_diagonal] == -100).all()
+    assert (decoded[:, ~below_diagonal] >= 0).all()
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {"use_image": False},
+        {"fusion_use_context": False},
+        {"alignment_loss": "infonce"},
+        {"alignment_loss": "none"},
+        {"alignment_players": "direct"},
+        {"alpha": 0.0, "beta": 0.0},
+        {"sentence_pooling": "cls"},
+        {"wordpair_contrastive": False, "task": "word_pair"},
+    ],
+)
+def test_every_ablation_builds_trains_and_predicts(switches):
+    task = switches.pop("task", "ner")
+    config = tiny_config(task, **switches)
+    model = build(config).train()
+    inputs = random_inputs(batch=4, with_image=config.use_image)
+    labels = torch.zeros(4, 5, dtype=torch.long) if task == "ner" else torch.zeros(4, 5, 5, dtype=torch.long)
+    out = model(labels=labels, **inputs)
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+    if not config.use_image:
+        assert not hasattr(model.shapca, "vision_model")
+        assert out.loss_modality.item() == 0.0
+    if config.alignment_loss == "none":
+        assert out.loss_semantic.item() == 0.0 and out.loss_modality.item() == 0.0
+    if config.alignment_players == "direct":
+        assert out.loss_semantic.item() == 0.0 and out.loss_modality.item() != 0.0
+    if not config.fusion_use_context:
+        assert not hasattr(model.shapca.fusion, "query_gate")
+
+
+def test_shapley_and_infonce_give_different_alignment():
+    inputs = random_inputs(batch=4)
+    losses = {}
+    for kind in ("shapley", "infonce"):
+        model = build(tiny_config(alignment_loss=kind))
+        losses[kind] = model(**inputs).loss_semantic.item()
+    assert losses["shapley"] != pytest.approx(losses["infonce"])
+
+
+def test_image_model_needs_pixels(ner_config):
+    inputs = random_inputs()
+    del inputs["pixel_values"]
+    with pytest.raises(ValueError, match="no pixel_values"):
+        build(ner_config)(**inputs)
+
+
+def test_wrong_task_is_refused():
+    with pytest.raises(ValueError, match="word-pair"):
+        ShapCAForTokenClassification(tiny_config("word_pair"))
+    with pytest.raises(ValueError, match="task='word_pair'"):
+        ShapCAForWordPairTagging(tiny_config("ner"))
+
+
+def test_config_errors_say_what_to_fix():
+    with pytest.raises(Exception, match="alignment_loss must be one of"):
+        ShapCAConfig(alignment_loss="cosine")
+    with pytest.raises(Exception, match="divisible by fusion_num_heads"):
+        ShapCAConfig(fusion_num_heads=7)
+
+
+def test_paper_configuration_parameter_count():
+    # bert-base-uncased shape + ResNet-152, random weights: Table 4 gives 170.7M.
+    model = ShapCAForTokenClassification(ShapCAConfig(id2label={i: t for i, t in enumerate(NER_LABELS)}))
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - 170.7e6) / 170.7e6 < 0.02, count
