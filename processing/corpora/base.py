@@ -1,0 +1,123 @@
+"""What every corpus builder shares: the common columns, images, contexts and file errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+from datasets.builder import Key
+
+from ..contexts import ContextStore
+
+SPLITS = {"train": datasets.Split.TRAIN, "validation": datasets.Split.VALIDATION, "test": datasets.Split.TEST}
+
+COMMON_FEATURES = {
+    "id": datasets.Value("string"),
+    "words": datasets.Sequence(datasets.Value("string")),
+    "image_id": datasets.Value("string"),
+    "image": datasets.Value("string"),
+    "context": datasets.Value("string"),
+}
+SPAN = {"start": datasets.Value("int32"), "end": datasets.Value("int32")}
+
+
+class CorpusFormatError(ValueError):
+    """A line of a corpus file that is not what its format says, with file, line and expectation."""
+
+    def __init__(self, path: str | os.PathLike, line: int, problem: str):
+        super().__init__(f"{path}:{line}: {problem}")
+
+
+@dataclass
+class MIEBuilderConfig(datasets.BuilderConfig):
+    """Options shared by the corpus builders.
+
+    Attributes:
+        image_dir: folder of the images; the ``image`` column holds the path of each image found there.
+        context_files: JSONL files of bridging contexts (see `processing.contexts`).
+        missing_context: ``"error"`` or ``"empty"``, for images without a context.
+        source_fingerprint: sizes and times of the source files, so that the cache is rebuilt when they change.
+    """
+
+    image_dir: str | None = None
+    context_files: tuple[str, ...] = ()
+    missing_context: str = "error"
+    source_fingerprint: str = ""
+
+
+def fingerprint_files(paths) -> str:
+    """A short hash of the paths, sizes and modification times of files (missing ones count too)."""
+    digest = hashlib.sha1()
+    for path in sorted(str(p) for p in paths):
+        stat = os.stat(path) if os.path.exists(path) else None
+        digest.update(f"{path}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+class MIEBuilder(datasets.GeneratorBasedBuilder):
+    """Base builder: subclasses name their split files, their features and how to read a file.
+
+    Subclasses define ``SPLIT_FILES`` (split -> file names to try, in order), ``task_features()``
+    and ``read_file(path) -> iterator of (line number, example without the common columns)``.
+    """
+
+    BUILDER_CONFIG_CLASS = MIEBuilderConfig
+    SPLIT_FILES: dict[str, tuple[str, ...]] = {}
+    CITATION = ""
+    DESCRIPTION = ""
+
+    def task_features(self) -> dict:
+        raise NotImplementedError
+
+    def read_file(self, path: Path):
+        raise NotImplementedError
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=self.DESCRIPTION,
+            citation=self.CITATION,
+            features=datasets.Features({**COMMON_FEATURES, **self.task_features()}),
+        )
+
+    def split_path(self, split: str) -> Path:
+        data_dir = Path(self.config.data_dir or ".")
+        for name in self.SPLIT_FILES[split]:
+            if (data_dir / name).exists():
+                return data_dir / name
+        raise FileNotFoundError(
+            f"No {split} file for {self.name} in {data_dir}: expected one of {list(self.SPLIT_FILES[split])}."
+        )
+
+    def _split_generators(self, dl_manager):
+        self.context_store = (
+            ContextStore(self.config.context_files, self.config.missing_context) if self.config.context_files else None
+        )
+        return [
+            datasets.SplitGenerator(name=SPLITS[split], gen_kwargs={"path": self.split_path(split), "split": split})
+            for split in SPLITS
+        ]
+
+    def _generate_examples(self, path: Path, split: str):
+        examples = [example for _, example in self.read_file(path)]
+        image_ids = [example["image_id"] for example in examples]
+        contexts = self.context_store.lookup(image_ids) if self.context_store is not None else [None] * len(examples)
+        image_dir = Path(self.config.image_dir) if self.config.image_dir else None
+        for index, (example, context) in enumerate(zip(examples, contexts)):
+            image = image_dir / example["image_id"] if image_dir is not None else None
+            example.update(
+                id=f"{split}-{index}",
+                image=str(image) if image is not None and image.exists() else None,
+                context=context,
+            )
+            yield Key(0, index), example
+
+
+def check_span(path, line: int, start, end, num_words: int, what: str) -> None:
+    """Raise a `CorpusFormatError` unless ``[start, end)`` is a non-empty span inside the sentence."""
+    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= num_words):
+        raise CorpusFormatError(
+            path, line, f"{what} span [{start}, {end}) is not inside the sentence of {num_words} words."
+        )

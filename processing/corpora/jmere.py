@@ -1,0 +1,93 @@
+"""JMERE (joint multimodal entity-relation extraction), in the JSON release of EEGA.
+
+A JSON list of ``{'token': [...], 'img_id': ..., 'label_list': [[{'beg_ent': {'tags', 'pos', 'name'},
+'sec_ent': {...}, 'relation': 'couple'}], ...]}``. Entities are collected from the relations,
+each span once, and sorted by position; relations point into that list.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+
+from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
+
+JMERE_ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
+JMERE_RELATIONS = (
+    "alternate_names", "alumi", "awarded", "charges", "contain", "couple", "held_on", "locate_at",
+    "member_of", "nationality", "neighbor", "parent", "part_of", "peer", "place_of_birth",
+    "place_of_residence", "present_in", "race", "religion", "siblings", "subsidiary",
+)  # fmt: skip
+
+
+def parse_jmere_example(path, number: int, record: dict) -> dict:
+    """One JSON item -> ``{"words", "entities", "relations", "image_id"}``."""
+    try:
+        words, image_id, groups = record["token"], record["img_id"], record["label_list"]
+        pairs = [pair for group in groups for pair in group]
+        spans = [(pair["beg_ent"], pair["sec_ent"], pair["relation"]) for pair in pairs]
+    except (KeyError, TypeError) as error:
+        raise CorpusFormatError(path, number, f"expected token, img_id and label_list of beg_ent/sec_ent/relation ({error!r}).") from None
+
+    index: dict[tuple[int, int], dict] = {}
+    triples = []
+    for head, tail, relation in spans:
+        if relation not in JMERE_RELATIONS:
+            raise CorpusFormatError(path, number, f"unknown relation {relation!r}; expected one of {JMERE_RELATIONS}.")
+        ends = []
+        for entity, role in ((head, "beg_ent"), (tail, "sec_ent")):
+            start, end = entity["pos"]
+            check_span(path, number, start, end, len(words), role)
+            entity_type = str(entity["tags"]).upper()
+            if entity_type not in JMERE_ENTITY_TYPES:
+                raise CorpusFormatError(path, number, f"unknown entity type {entity['tags']!r}; expected one of {JMERE_ENTITY_TYPES}.")
+            known = index.setdefault((start, end), {"start": start, "end": end, "type": entity_type})
+            if known["type"] != entity_type:
+                raise CorpusFormatError(path, number, f"span [{start}, {end}) has two types: {known['type']} and {entity_type}.")
+            ends.append((start, end))
+        triples.append((*ends, relation))
+
+    entities = sorted(index.values(), key=lambda entity: (entity["start"], entity["end"]))
+    position = {(entity["start"], entity["end"]): i for i, entity in enumerate(entities)}
+    relations = sorted(
+        {(position[head], position[tail], relation) for head, tail, relation in triples},
+        key=lambda triple: (triple[0], triple[1]),
+    )
+    return {
+        "words": words,
+        "entities": entities,
+        "relations": [{"head": h, "tail": t, "type": r} for h, t, r in relations],
+        "image_id": image_id,
+    }
+
+
+def read_jmere(path: Path):
+    """Yield ``(item number, example)`` for each item of a JMERE JSON file (numbers count from 1)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            records = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise CorpusFormatError(path, error.lineno, f"not valid JSON ({error.msg}); expected a list of examples.") from None
+    if not isinstance(records, list):
+        raise CorpusFormatError(path, 1, "expected a JSON list of examples.")
+    for number, record in enumerate(records, start=1):
+        yield number, parse_jmere_example(f"{path} item", number, record)
+
+
+class JMERE(MIEBuilder):
+    SPLIT_FILES = {"train": ("train.json",), "validation": ("val.json", "dev.json"), "test": ("test.json",)}
+    DESCRIPTION = "JMERE joint multimodal entity-relation extraction: typed entity spans and typed relations between them."
+    CITATION = "Yuan et al., Joint Multimodal Entity-Relation Extraction Based on Edge-Enhanced Graph Alignment Network and Word-Pair Relation Tagging, AAAI 2023."
+
+    def task_features(self) -> dict:
+        return {
+            "entities": datasets.List({**SPAN, "type": datasets.Value("string")}),
+            "relations": datasets.List(
+                {"head": datasets.Value("int32"), "tail": datasets.Value("int32"), "type": datasets.Value("string")}
+            ),
+        }
+
+    def read_file(self, path: Path):
+        return read_jmere(path)

@@ -1,0 +1,83 @@
+"""MNRE v2 (multimodal relation extraction): one Python dict literal per line, one line per entity pair.
+
+``{'token': [...], 'h': {'name', 'pos': [start, end]}, 't': {...}, 'img_id': 'x.jpg', 'relation': '/per/org/member_of'}``
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import datasets
+
+from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
+
+MNRE_RELATIONS = (
+    "None",
+    "/loc/loc/contain",
+    "/misc/loc/held_on",
+    "/misc/misc/part_of",
+    "/org/loc/locate_at",
+    "/org/org/alternate_names",
+    "/org/org/subsidiary",
+    "/per/loc/place_of_birth",
+    "/per/loc/place_of_residence",
+    "/per/misc/awarded",
+    "/per/misc/nationality",
+    "/per/misc/present_in",
+    "/per/misc/race",
+    "/per/misc/religion",
+    "/per/org/member_of",
+    "/per/per/alternate_names",
+    "/per/per/alumi",
+    "/per/per/charges",
+    "/per/per/couple",
+    "/per/per/neighbor",
+    "/per/per/parent",
+    "/per/per/peer",
+    "/per/per/siblings",
+)
+
+
+def read_mnre(path: Path):
+    """Yield ``(line number, {"words", "head", "tail", "relation", "image_id"})`` per line."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = ast.literal_eval(line)
+                words, head, tail = record["token"], record["h"]["pos"], record["t"]["pos"]
+                relation, image_id = record["relation"], record["img_id"]
+            except (ValueError, SyntaxError, KeyError, TypeError) as error:
+                raise CorpusFormatError(
+                    path, number, f"expected a dict literal with token, h.pos, t.pos, img_id, relation ({error!r})."
+                ) from None
+            if relation not in MNRE_RELATIONS:
+                raise CorpusFormatError(path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}.")
+            check_span(path, number, *head, len(words), "head")
+            check_span(path, number, *tail, len(words), "tail")
+            yield number, {
+                "words": words,
+                "head": {"start": head[0], "end": head[1]},
+                "tail": {"start": tail[0], "end": tail[1]},
+                "relation": relation,
+                "image_id": image_id,
+            }
+
+
+class MNRE(MIEBuilder):
+    # The dev file was published as "mnre_val .txt", with a space.
+    SPLIT_FILES = {
+        "train": ("mnre_train.txt",),
+        "validation": ("mnre_val.txt", "mnre_val .txt"),
+        "test": ("mnre_test.txt",),
+    }
+    DESCRIPTION = "MNRE v2 multimodal relation extraction: a sentence, a head and a tail span, an image, one of 23 relations."
+    CITATION = "Zheng et al., MNRE: A Challenge Multimodal Dataset for Neural Relation Extraction with Visual Evidence in Social Media Posts, ICME 2021."
+
+    def task_features(self) -> dict:
+        return {"head": SPAN, "tail": SPAN, "relation": datasets.ClassLabel(names=list(MNRE_RELATIONS))}
+
+    def read_file(self, path: Path):
+        return read_mnre(path)

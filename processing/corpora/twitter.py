@@ -1,0 +1,80 @@
+"""Twitter-2015 and Twitter-2017 (multimodal NER), in the CoNLL-like release of UMT.
+
+A line ``IMGID:<id>`` opens a tweet, one ``word<TAB>tag`` line per word follows, a blank line
+ends it. The image is ``<id>.jpg``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+
+from .base import CorpusFormatError, MIEBuilder
+
+IMAGE_PREFIX = "IMGID:"
+
+
+def bio_labels(entity_types) -> list[str]:
+    return ["O", *(f"{prefix}-{entity}" for entity in entity_types for prefix in ("B", "I"))]
+
+
+def read_conll_tweets(path: Path, labels: list[str]):
+    """Yield ``(line number, {"words", "ner_tags", "image_id"})`` for each tweet of a file."""
+    known = set(labels)
+    words, tags, image_id, opened_at = [], [], None, 0
+
+    def finish():
+        if not words:
+            raise CorpusFormatError(path, opened_at, f"tweet {image_id} has no words.")
+        return opened_at, {"words": list(words), "ner_tags": list(tags), "image_id": f"{image_id}.jpg"}
+
+    with open(path, encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\r\n")
+            if line.startswith(IMAGE_PREFIX):
+                if image_id is not None:
+                    yield finish()
+                image_id, opened_at, words, tags = line[len(IMAGE_PREFIX) :].strip(), number, [], []
+            elif line == "":
+                if image_id is not None:
+                    yield finish()
+                image_id, words, tags = None, [], []
+            else:
+                if image_id is None:
+                    raise CorpusFormatError(path, number, f"expected a line '{IMAGE_PREFIX}<id>' before the words.")
+                word, separator, tag = line.rpartition("\t")
+                if not separator:
+                    raise CorpusFormatError(path, number, "expected 'word<TAB>tag'.")
+                if tag not in known:
+                    raise CorpusFormatError(path, number, f"unknown tag {tag!r}; expected one of {labels}.")
+                words.append(word)
+                tags.append(tag)
+    if image_id is not None:
+        yield finish()
+
+
+class TwitterBuilder(MIEBuilder):
+    ENTITY_TYPES: tuple[str, ...] = ()
+    SPLIT_FILES = {"train": ("train.txt",), "validation": ("valid.txt", "dev.txt"), "test": ("test.txt",)}
+    CITATION = "Yu et al., Improving Multimodal Named Entity Recognition via Entity Span Detection with Unified Multimodal Transformer, ACL 2020."
+
+    @property
+    def labels(self) -> list[str]:
+        return bio_labels(self.ENTITY_TYPES)
+
+    def task_features(self) -> dict:
+        return {"ner_tags": datasets.Sequence(datasets.ClassLabel(names=self.labels))}
+
+    def read_file(self, path: Path):
+        return read_conll_tweets(path, self.labels)
+
+
+class Twitter2015(TwitterBuilder):
+    ENTITY_TYPES = ("PER", "LOC", "ORG", "OTHER")
+    DESCRIPTION = "Twitter-2015 multimodal NER: tweets with their images, BIO tags over PER, LOC, ORG, OTHER."
+
+
+class Twitter2017(TwitterBuilder):
+    ENTITY_TYPES = ("PER", "LOC", "ORG", "MISC")
+    DESCRIPTION = "Twitter-2017 multimodal NER: tweets with their images, BIO tags over PER, LOC, ORG, MISC."

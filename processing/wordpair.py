@@ -1,0 +1,152 @@
+"""The word-pair grid: entities and relations as one label per word pair (SPEC section 5).
+
+The grid covers the upper triangle ``i <= j`` of the words; cells below the diagonal are
+``-100``. Labels are ``none``, the entity types and the relation types:
+
+- every cell ``(i, j)`` with both words inside one entity span carries the entity's type;
+- every cell between a word of the head and a word of the tail carries the relation,
+  at ``(min, max)``;
+- all other cells are ``none``.
+
+One triangle cannot say which of the two entities is the head. Relation labels therefore come
+in two directions: ``r`` when the head precedes the tail, and ``r^-1`` when it follows it, so
+that decoding gives back every relation with its direction (a deliberate addition to the
+scheme of EEGA, which would otherwise lose the direction of about a third of the JMERE relations).
+
+For relation extraction (MNRE) the spans carry the label ``entity`` and the cross cells the
+relation; MNRE's ``None`` is the grid's ``none``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+NONE = "none"
+IGNORE = -100
+REVERSED = "^-1"
+MRE_ENTITY = "entity"
+MRE_NO_RELATION = "None"
+
+
+def grid_label_names(entity_types: Iterable[str], relation_types: Iterable[str]) -> list[str]:
+    """The grid labels, in id order: ``none``, the entity types, each relation and its reverse."""
+    relation_types = [relation for relation in relation_types if relation != MRE_NO_RELATION]
+    return [NONE, *entity_types, *relation_types, *(relation + REVERSED for relation in relation_types)]
+
+
+def _relation_labels(labels: Iterable[str]) -> set[str]:
+    """Which labels are relations: those that come with a reverse (and the reverses)."""
+    labels = set(labels)
+    forward = {label for label in labels if label + REVERSED in labels}
+    return forward | {label + REVERSED for label in forward}
+
+
+def encode_grid(
+    num_words: int,
+    entities: Sequence[Mapping],
+    relations: Sequence[Mapping],
+    label2id: Mapping[str, int],
+) -> list[list[int]]:
+    """Entities ``{"start", "end", "type"}`` (end exclusive) and relations ``{"head", "tail", "type"}``
+    (indices into ``entities``) -> a ``num_words x num_words`` grid of label ids."""
+    grid = np.full((num_words, num_words), label2id[NONE], dtype=np.int64)
+    for entity in entities:
+        start, end = entity["start"], entity["end"]
+        if not 0 <= start < end <= num_words:
+            raise ValueError(f"Entity span [{start}, {end}) is outside the sentence of {num_words} words.")
+        grid[start:end, start:end] = label2id[entity["type"]]
+    for relation in relations:
+        head, tail = entities[relation["head"]], entities[relation["tail"]]
+        forward = head["start"] < tail["start"]
+        first, second = (head, tail) if forward else (tail, head)
+        label = relation["type"] if forward else relation["type"] + REVERSED
+        grid[first["start"] : first["end"], second["start"] : second["end"]] = label2id[label]
+    grid[np.tril_indices(num_words, k=-1)] = IGNORE
+    return grid.tolist()
+
+
+def decode_entities(grid: np.ndarray, entity_ids: set[int], id2label: Mapping[int, str]) -> list[dict]:
+    """Entity spans from the diagonal blocks.
+
+    A span starts at a diagonal cell with an entity type and grows while the next diagonal
+    cell and the cell joining it to the start carry the same type; two adjacent entities of one
+    type stay two (the cell joining them is not that type).
+    """
+    entities, num_words, start = [], len(grid), 0
+    while start < num_words:
+        label = grid[start, start]
+        if label not in entity_ids:
+            start += 1
+            continue
+        end = start + 1
+        while end < num_words and grid[end, end] == label and grid[start, end] == label:
+            end += 1
+        entities.append({"start": int(start), "end": int(end), "type": id2label[int(label)]})
+        start = end
+    return entities
+
+
+def decode_grid(grid: Sequence[Sequence[int]], id2label: Mapping[int, str]) -> tuple[list[dict], list[dict]]:
+    """A grid of label ids -> ``(entities, relations)`` in the format `encode_grid` reads.
+
+    Entities are sorted by position; for each pair of entities the relation label with most
+    votes among the cells between them (ties: the lower label id) gives the relation and,
+    through the ``^-1`` labels, its direction. Relations are sorted by (head, tail).
+    """
+    grid = np.asarray(grid)
+    id2label = {int(key): value for key, value in id2label.items()}
+    relation_labels = _relation_labels(id2label.values())
+    entity_ids = {i for i, label in id2label.items() if label != NONE and label not in relation_labels}
+    relation_ids = {i for i, label in id2label.items() if label in relation_labels}
+    entities = decode_entities(grid, entity_ids, id2label)
+
+    relations = []
+    for first_index, first in enumerate(entities):
+        for second_index in range(first_index + 1, len(entities)):
+            second = entities[second_index]
+            cells = grid[first["start"] : first["end"], second["start"] : second["end"]].ravel()
+            votes = Counter(int(cell) for cell in cells if cell in relation_ids)
+            if not votes:
+                continue
+            label = id2label[min(votes, key=lambda label_id: (-votes[label_id], label_id))]
+            if label.endswith(REVERSED):
+                relations.append({"head": second_index, "tail": first_index, "type": label[: -len(REVERSED)]})
+            else:
+                relations.append({"head": first_index, "tail": second_index, "type": label})
+    relations.sort(key=lambda relation: (relation["head"], relation["tail"]))
+    return entities, relations
+
+
+def mre_relation(
+    probabilities: np.ndarray, head: Mapping, tail: Mapping, id2label: Mapping[int, str]
+) -> tuple[str, float]:
+    """The relation of a given (head, tail) pair from the grid probabilities ``P^final``.
+
+    Args:
+        probabilities: ``(W, W, C)`` per-cell label probabilities.
+        head, tail: ``{"start", "end"}`` word spans.
+        id2label: grid labels.
+
+    Returns:
+        ``(relation, score)``: the argmax over the MNRE relations and ``None`` of the summed
+        probabilities of the cells between the two spans (in the head's direction), and that
+        sum divided by the number of cells.
+    """
+    forward = head["start"] < tail["start"]
+    first, second = (head, tail) if forward else (tail, head)
+    summed = np.asarray(probabilities)[first["start"] : first["end"], second["start"] : second["end"]].sum(axis=(0, 1))
+    num_cells = (first["end"] - first["start"]) * (second["end"] - second["start"])
+    relation_labels = _relation_labels(id2label.values())
+    candidates = {MRE_NO_RELATION: summed[_label_id(id2label, NONE)]}
+    for label_id, label in id2label.items():
+        if label in relation_labels and label.endswith(REVERSED) != forward:
+            candidates[label.removesuffix(REVERSED)] = summed[label_id]
+    relation = max(candidates, key=candidates.get)
+    return relation, float(candidates[relation] / num_cells)
+
+
+def _label_id(id2label: Mapping[int, str], label: str) -> int:
+    return next(int(key) for key, value in id2label.items() if value == label)
