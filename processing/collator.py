@@ -1,0 +1,72 @@
+"""Batches for the Trainer: rows of a prepared corpus -> padded model inputs.
+
+A row holds ``words``, ``context``, ``image`` (a path or None), optionally ``pos_ids`` and
+``labels`` (a tag id per word, or a ``W x W`` grid). Tokenising and loading the images
+happen here, per batch, so the prepared dataset stays small and images are never copied
+into it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+MISSING_IMAGE_POLICIES = ("error", "skip")
+
+
+def open_image(path: str) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+@dataclass
+class ShapCADataCollator:
+    """Pads a list of rows into one batch with the processor.
+
+    Args:
+        processor: a `ShapCAProcessor`.
+        missing_image: ``"error"`` raises on an image path that cannot be read; ``"skip"`` treats
+            the example as having no image (``image_mask`` 0) and logs it.
+        use_images: False ignores the ``image`` column (text-only models).
+    """
+
+    processor: Any
+    missing_image: str = "error"
+    use_images: bool = True
+
+    def __post_init__(self):
+        if self.missing_image not in MISSING_IMAGE_POLICIES:
+            raise ValueError(f"missing_image must be one of {MISSING_IMAGE_POLICIES}, got {self.missing_image!r}.")
+
+    def load(self, path: str | None) -> Image.Image | None:
+        if path is None:
+            return None
+        try:
+            return open_image(path)
+        except (OSError, ValueError) as error:
+            if self.missing_image == "error":
+                raise OSError(
+                    f"Cannot read image {path} ({error}). Fix the file or pass missing_image='skip'."
+                ) from error
+            logger.warning("Cannot read image %s (%s); using no image for this example.", path, error)
+            return None
+
+    def __call__(self, rows: list[dict]):
+        labels = [row["labels"] for row in rows] if "labels" in rows[0] else None
+        grid = labels is not None and len(labels[0]) > 0 and isinstance(labels[0][0], (list, tuple))
+        images = None
+        if self.use_images:
+            images = [self.load(row.get("image")) for row in rows]
+        return self.processor(
+            [row["words"] for row in rows],
+            context=[row.get("context") for row in rows],
+            images=images,
+            pos=[row["pos_ids"] for row in rows] if "pos_ids" in rows[0] else None,
+            word_labels=None if grid else labels,
+            grid_labels=labels if grid else None,
+        )
