@@ -82,3 +82,119 @@ def ner_config() -> ShapCAConfig:
 @pytest.fixture
 def pair_config() -> ShapCAConfig:
     return tiny_config("word_pair")
+
+
+# -- data fixtures, written by hand in the formats of the real corpora -------------------------
+
+SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not present")
+
+TWITTER_SPLITS = {
+    "train.txt": "IMGID:100\nMessi\tB-PER\nscores\tO\nin\tO\nBarcelona\tB-LOC\n\nIMGID:101\nRT\tO\n@nasa\tO\n:\tO\nNASA\tB-ORG\nlaunch\tO\n",
+    "valid.txt": "IMGID:200\nNew\tB-LOC\nYork\tI-LOC\nrocks\tO\n\n",
+    "test.txt": "IMGID:300\nSuper\tB-MISC\nBowl\tI-MISC\n\nIMGID:301\nhi\tO\n",
+}
+MNRE_LINES = {
+    "mnre_train.txt": [
+        "{'token': ['Anna', 'joins', 'Acme', 'Corp'], 'h': {'name': 'Anna', 'pos': [0, 1]}, 't': {'name': 'Acme Corp', 'pos': [2, 4]}, 'img_id': 'a1.jpg', 'relation': '/per/org/member_of'}",
+        "{'token': ['Anna', 'joins', 'Acme', 'Corp'], 'h': {'name': 'Acme Corp', 'pos': [2, 4]}, 't': {'name': 'Anna', 'pos': [0, 1]}, 'img_id': 'a1.jpg', 'relation': 'None'}",
+    ],
+    "mnre_val .txt": [
+        "{'token': ['Paris', 'holds', 'Expo'], 'h': {'name': 'Expo', 'pos': [2, 3]}, 't': {'name': 'Paris', 'pos': [0, 1]}, 'img_id': 'b1.jpg', 'relation': '/misc/loc/held_on'}",
+    ],
+    "mnre_test.txt": [
+        "{'token': ['Bo', 'and', 'Cy', 'wed'], 'h': {'name': 'Bo', 'pos': [0, 1]}, 't': {'name': 'Cy', 'pos': [2, 3]}, 'img_id': 'c1.jpg', 'relation': '/per/per/couple'}",
+    ],
+}
+
+
+def jmere_item(words, image_id, pairs):
+    return {
+        "token": words,
+        "img_id": image_id,
+        "label_list": [
+            [
+                {
+                    "beg_ent": {"name": " ".join(words[h[0] : h[1]]), "pos": list(h), "tags": ht},
+                    "sec_ent": {"name": " ".join(words[t[0] : t[1]]), "pos": list(t), "tags": tt},
+                    "relation": relation,
+                }
+            ]
+            for h, ht, t, tt, relation in pairs
+        ],
+    }
+
+
+JMERE_SPLITS = {
+    "train.json": [
+        jmere_item(["Anna", "Lee", "joins", "Acme", "in", "Oslo"], "j1.jpg",
+                   [((0, 2), "per", (3, 4), "org", "member_of"), ((3, 4), "org", (5, 6), "loc", "locate_at")]),
+        jmere_item(["Expo", "opens", "in", "Rome"], "j2.jpg", [((0, 1), "misc", (3, 4), "loc", "held_on")]),
+    ],
+    "val.json": [jmere_item(["Bo", "weds", "Cy"], "j3.jpg", [((2, 3), "per", (0, 1), "per", "couple")])],
+    "test.json": [jmere_item(["Di", "visits", "Rome"], "j4.jpg", [((0, 1), "per", (2, 3), "loc", "present_in")])],
+}
+
+
+def write_twitter(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in TWITTER_SPLITS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def write_mnre(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in MNRE_LINES.items():
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def write_jmere(folder):
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, items in JMERE_SPLITS.items():
+        (folder / name).write_text(json.dumps(items), encoding="utf-8")
+    return folder
+
+
+def write_contexts(path, image_ids, skip=()):
+    import json
+
+    with open(path, "w", encoding="utf-8") as handle:
+        for image_id in image_ids:
+            if image_id not in skip:
+                record = {"image_id": image_id, "context": f"a picture for {image_id}", "generator": "test", "source": "hand"}
+                handle.write(json.dumps(record) + "\n")
+    return path
+
+
+TOKENIZER_WORDS = (
+    "the a an of in on at and with for to is was photo picture cat dog man woman city logo "
+    "messi scores barcelona nasa launch new york rocks super bowl hi rt anna joins acme corp paris "
+    "holds expo bo cy wed di visits rome lee oslo opens weds"
+).split()
+
+
+def make_tokenizer():
+    from transformers import BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TOKENIZER_WORDS, "##s", "##ing", "##er", "@", ":", "!", "#"]
+    vocab += [f"w{i}" for i in range(TINY_TEXT["vocab_size"] - len(vocab))]
+    return BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
+
+
+def make_image_processor(size: int = 64):
+    import timm
+    from transformers import TimmWrapperImageProcessor
+
+    pretrained_cfg = dict(timm.create_model(TINY_VISION["architecture"]).pretrained_cfg, input_size=(3, size, size))
+    return TimmWrapperImageProcessor(pretrained_cfg=pretrained_cfg, architecture=TINY_VISION["architecture"])
+
+
+@pytest.fixture
+def processor():
+    from processing import ShapCAProcessor
+
+    return ShapCAProcessor(make_image_processor(), make_tokenizer(), max_length=24)

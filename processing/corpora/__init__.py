@@ -10,13 +10,14 @@ subclass used directly; the result is cached by `datasets` like any prepared dat
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
+import yaml
 
+from ..contexts import MissingContextError
 from .base import CorpusFormatError, MIEBuilder, fingerprint_files
 from .demo import Demo
 from .jmere import JMERE, JMERE_ENTITY_TYPES, JMERE_RELATIONS
@@ -90,22 +91,14 @@ def load_corpus(
             missing_context=missing_context,
             source_fingerprint=fingerprint_files([*sources, *context_files]),
         )
-    builder.download_and_prepare()
+    try:
+        builder.download_and_prepare()
+    except datasets.exceptions.DatasetGenerationError as error:
+        # datasets wraps what a builder raises; ours already names the file, line and problem.
+        if isinstance(error.__cause__, (CorpusFormatError, MissingContextError)):
+            raise error.__cause__ from None
+        raise
     return builder.as_dataset()
-
-
-def _feature_yaml(features: datasets.Features) -> list[str]:
-    lines = []
-    for name, feature in features.items():
-        lines.append(f"  - name: {name}")
-        if isinstance(feature, datasets.ClassLabel):
-            lines.append("    dtype:")
-            lines.append("      class_label:")
-            lines.append("        names:")
-            lines.extend(f"          '{i}': {json.dumps(label)}" for i, label in enumerate(feature.names))
-        else:
-            lines.append(f"    dtype: {json.dumps(feature.to_dict() if hasattr(feature, 'to_dict') else str(feature))}")
-    return lines
 
 
 def export_corpus(
@@ -126,24 +119,21 @@ def export_corpus(
     for split, part in dataset.items():
         part.to_parquet(out_dir / "data" / f"{split}.parquet")
     features = next(iter(dataset.values())).features
-    yaml = [
-        "---",
-        f"pretty_name: {name}",
-        "language:",
-        "- en",
-        "task_categories:",
-        "- token-classification",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        *(f"  - split: {split}\n    path: data/{split}.parquet" for split in dataset),
-        "dataset_info:",
-        "  features:",
-        *_feature_yaml(features),
-        "  splits:",
-        *(f"  - name: {split}\n    num_examples: {len(part)}" for split, part in dataset.items()),
-        "---",
-    ]
+    metadata = {
+        "pretty_name": name,
+        "language": ["en"],
+        "task_categories": ["token-classification"],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": split, "path": f"data/{split}.parquet"} for split in dataset],
+            }
+        ],
+        "dataset_info": {
+            "features": features._to_yaml_list(),
+            "splits": [{"name": split, "num_examples": len(part)} for split, part in dataset.items()],
+        },
+    }
     body = [
         f"# {name}",
         "",
@@ -158,7 +148,8 @@ def export_corpus(
         "Columns: " + ", ".join(f"`{column}`" for column in features) + ".",
         "Exported with `processing.corpora.export_corpus` of the Shap-CA library.",
     ]
-    (out_dir / "README.md").write_text("\n".join(yaml + body) + "\n", encoding="utf-8")
+    card = "---\n" + yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True) + "---\n" + "\n".join(body) + "\n"
+    (out_dir / "README.md").write_text(card, encoding="utf-8")
     return out_dir
 
 

@@ -1,0 +1,40 @@
+"""POS tags from spaCy on the given words, cached on disk."""
+
+import logging
+
+import pytest
+
+from processing import pos as pos_module
+from processing.pos import PosTagger, pos_ids
+
+
+def test_one_tag_per_given_word_and_the_cache(tmp_path):
+    tagger = PosTagger(cache_dir=tmp_path)
+    sentences = [["RT", "@nasa", ":", "Barack", "Obama", "visits", "New", "York"], ["don't", "\ufe0f", ""]]
+    tags = tagger(sentences)
+    assert [len(t) for t in tags] == [8, 3]  # "don't" is not split into two tokens
+    assert tags[0][3:5] == ["PROPN", "PROPN"] and tags[0][5] == "VERB"
+    assert all(tag in pos_module.UPOS_TO_ID for sentence in tags for tag in sentence)
+
+    assert PosTagger(cache_dir=tmp_path).cache[PosTagger.key(sentences[0])] == tags[0]
+
+
+def test_cached_tags_do_not_run_spacy(tmp_path, monkeypatch):
+    sentences = [["Paris", "is", "nice"]]
+    first = PosTagger(cache_dir=tmp_path)(sentences)
+    again = PosTagger(cache_dir=tmp_path)
+    monkeypatch.setattr(again, "_tag_and_store", lambda *a, **k: pytest.fail("spaCy ran on cached words"))
+    assert again(sentences) == first
+
+
+def test_none_tagger_warns_and_gives_unknown(caplog):
+    with caplog.at_level(logging.WARNING):
+        tagger = PosTagger("none")
+    assert "unknown POS tag" in caplog.text
+    assert tagger([["a", "b"]]) == [["<unk>", "<unk>"]]
+    assert pos_ids(["<unk>", "NOUN", "SPACE"]) == [1, 9, 1]
+
+
+def test_missing_model_says_how_to_install():
+    with pytest.raises(OSError, match="python -m spacy download de_core_news_sm"):
+        PosTagger("de_core_news_sm")
