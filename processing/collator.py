@@ -1,7 +1,8 @@
 """Batches for the Trainer: rows of a prepared corpus -> padded model inputs.
 
-A row holds ``words``, ``context``, ``image`` (a path or None), optionally ``pos_ids`` and
-``labels`` (a tag id per word, or a ``W x W`` grid). Tokenising and loading the images
+A row holds ``words``, ``context``, ``image`` (a path or None), optionally ``pos_ids``,
+``labels`` (a tag id per word, or a ``W x W`` grid) and, for relation extraction, the
+``head`` and ``tail`` spans (passed on as ``spans``, ``(B, 4)``). Tokenising and loading the images
 happen here, per batch, so the prepared dataset stays small and images are never copied
 into it.
 """
@@ -12,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from PIL import Image
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ class ShapCADataCollator:
         images = None
         if self.use_images:
             images = [self.load(row.get("image")) for row in rows]
-        return self.processor(
+        batch = self.processor(
             [row["words"] for row in rows],
             context=[row.get("context") for row in rows],
             images=images,
@@ -70,3 +72,8 @@ class ShapCADataCollator:
             word_labels=None if grid else labels,
             grid_labels=labels if grid else None,
         )
+        if "head" in rows[0]:  # relation extraction: the given pair, for decoding
+            batch["spans"] = torch.tensor(
+                [[r["head"]["start"], r["head"]["end"], r["tail"]["start"], r["tail"]["end"]] for r in rows]
+            )
+        return batch

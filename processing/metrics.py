@@ -17,6 +17,22 @@ def precision_recall_f1(true_positives: int, predicted: int, gold: int) -> dict[
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+def bio_entities(tags: Sequence[str]) -> list[dict]:
+    """Entity spans ``{"start", "end", "type"}`` (end exclusive) read from BIO tags.
+
+    An ``I-X`` that does not continue an ``X`` entity starts one, as seqeval's default mode reads it.
+    """
+    entities = []
+    for position, tag in enumerate(tags):
+        prefix, _, entity_type = tag.partition("-")
+        continues = entities and entities[-1]["end"] == position and entities[-1]["type"] == entity_type
+        if prefix == "I" and continues:
+            entities[-1]["end"] = position + 1
+        elif prefix in ("B", "I"):
+            entities.append({"start": position, "end": position + 1, "type": entity_type})
+    return entities
+
+
 def ner_scores(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, float]:
     """Entity-level micro precision/recall/F1 (seqeval).
 

@@ -60,10 +60,8 @@ def encode_grid(
         grid[start:end, start:end] = label2id[entity["type"]]
     for relation in relations:
         head, tail = entities[relation["head"]], entities[relation["tail"]]
-        forward = head["start"] < tail["start"]
-        first, second = (head, tail) if forward else (tail, head)
-        label = relation["type"] if forward else relation["type"] + REVERSED
-        grid[first["start"] : first["end"], second["start"] : second["end"]] = label2id[label]
+        rows, columns, forward = cross_cells(head, tail)
+        grid[rows, columns] = label2id[relation["type"] if forward else relation["type"] + REVERSED]
     grid[np.tril_indices(num_words, k=-1)] = IGNORE
     return grid.tolist()
 
@@ -120,32 +118,42 @@ def decode_grid(grid: Sequence[Sequence[int]], id2label: Mapping[int, str]) -> t
     return entities, relations
 
 
-def mre_relation(
-    probabilities: np.ndarray, head: Mapping, tail: Mapping, id2label: Mapping[int, str]
-) -> tuple[str, float]:
-    """The relation of a given (head, tail) pair from the grid probabilities ``P^final``.
-
-    Args:
-        probabilities: ``(W, W, C)`` per-cell label probabilities.
-        head, tail: ``{"start", "end"}`` word spans.
-        id2label: grid labels.
-
-    Returns:
-        ``(relation, score)``: the argmax over the MNRE relations and ``None`` of the summed
-        probabilities of the cells between the two spans (in the head's direction), and that
-        sum divided by the number of cells.
-    """
+def cross_cells(head: Mapping, tail: Mapping) -> tuple[slice, slice, bool]:
+    """The block of grid cells between two spans (rows: the earlier span) and whether the head is first."""
     forward = head["start"] < tail["start"]
     first, second = (head, tail) if forward else (tail, head)
-    summed = np.asarray(probabilities)[first["start"] : first["end"], second["start"] : second["end"]].sum(axis=(0, 1))
-    num_cells = (first["end"] - first["start"]) * (second["end"] - second["start"])
+    return slice(first["start"], first["end"]), slice(second["start"], second["end"]), forward
+
+
+def mre_relation_from_sums(summed: np.ndarray, forward: bool, id2label: Mapping[int, str]) -> tuple[str, float]:
+    """The relation of a (head, tail) pair from ``summed``, the per-label sums of ``P^final``
+    over the cells between the two spans (``forward``: the head comes first).
+
+    Returns ``(relation, share)``: the argmax over MNRE's ``None`` (grid ``none``) and the
+    relations read in the head's direction, and its share of the summed probability.
+    """
+    summed = np.asarray(summed, dtype=np.float64)
     relation_labels = _relation_labels(id2label.values())
     candidates = {MRE_NO_RELATION: summed[_label_id(id2label, NONE)]}
     for label_id, label in id2label.items():
         if label in relation_labels and label.endswith(REVERSED) != forward:
-            candidates[label.removesuffix(REVERSED)] = summed[label_id]
+            candidates[label.removesuffix(REVERSED)] = summed[int(label_id)]
     relation = max(candidates, key=candidates.get)
-    return relation, float(candidates[relation] / num_cells)
+    total = summed.sum()
+    return relation, float(candidates[relation] / total) if total > 0 else 0.0
+
+
+def mre_relation(
+    probabilities: np.ndarray, head: Mapping, tail: Mapping, id2label: Mapping[int, str]
+) -> tuple[str, float]:
+    """The relation of a given (head, tail) pair from the grid probabilities ``P^final`` ``(W, W, C)``.
+
+    The argmax, over the MNRE relations and ``None``, of the summed probabilities of the cells
+    between the two spans (see `mre_relation_from_sums`).
+    """
+    rows, columns, forward = cross_cells(head, tail)
+    summed = np.asarray(probabilities)[rows, columns].sum(axis=(0, 1))
+    return mre_relation_from_sums(summed, forward, id2label)
 
 
 def _label_id(id2label: Mapping[int, str], label: str) -> int:

@@ -41,3 +41,16 @@ def test_mjere_triples_need_spans_types_and_relation():
     assert mjere_scores(gold, gold)["f1"] == 1.0
     reversed_relation = [(entities, [{"head": 1, "tail": 0, "type": "member_of"}])]
     assert mjere_scores(gold, reversed_relation)["f1"] == 0.0
+
+
+def test_bio_entities():
+    from processing.metrics import bio_entities
+
+    tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-ORG", "B-ORG", "I-PER"]
+    assert bio_entities(tags) == [
+        {"start": 0, "end": 2, "type": "PER"},
+        {"start": 3, "end": 5, "type": "LOC"},
+        {"start": 5, "end": 6, "type": "ORG"},
+        {"start": 6, "end": 7, "type": "ORG"},
+        {"start": 7, "end": 8, "type": "PER"},
+    ]

@@ -79,7 +79,7 @@ def test_mre_relation_sums_cross_cells_in_the_head_direction():
     head, tail = {"start": 2, "end": 3}, {"start": 0, "end": 1}
     # The head follows the tail: member_of is read from the reversed label (0.6 > none 0.3).
     relation, score = mre_relation(probabilities, head, tail, id2label)
-    assert relation == "/per/org/member_of" and score == pytest.approx(0.6)
+    assert relation == "/per/org/member_of" and score == pytest.approx(0.6)  # share of the cell's mass
     # The other way round only the forward label counts (0.1 < none 0.3).
     assert mre_relation(probabilities, tail, head, id2label)[0] == "None"
 
