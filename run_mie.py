@@ -396,7 +396,7 @@ def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
     padding = []
     for _ in range(tensor.dim() - 1):
         padding = [0, size - tensor.shape[-1 - len(padding) // 2]] + padding
-    return torch.nn.functional.pad(tensor, padding, value=IGNORE).to(torch.int16)
+    return torch.nn.functional.pad(tensor, padding, value=IGNORE).to(torch.int32)  # gloo gathers no int16
 
 
 def relation_mass(probabilities: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:

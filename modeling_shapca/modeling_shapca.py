@@ -207,7 +207,10 @@ class ShapCAModel(ShapCAPreTrainedModel):
             return zero, zero
         if config.alignment_global_batch and dist.is_available() and dist.is_initialized():
             text_embeds, context_embeds = gather_with_grad(text_embeds), gather_with_grad(context_embeds)
-            has_context, has_image = gather_with_grad(has_context), gather_with_grad(has_image)
+            # masks travel as integers (the gloo backend has no bool); every process has the same
+            # batch size per step (the Trainer's distributed sampler pads the last batch).
+            has_context = gather_with_grad(has_context.long()).bool()
+            has_image = gather_with_grad(has_image.long()).bool()
             image_embeds = gather_with_grad(image_embeds) if image_embeds is not None else None
 
         def align(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:

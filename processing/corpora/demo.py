@@ -51,7 +51,7 @@ PAIR_TEMPLATES = (  # (template, whether the head is named first)
     ("so happy for {h} and {t} !", True),
     ("RT @celebs : {h} finally meets {t}", True),
     ("with {t} by her side , {h} smiles", False),
-    ("{t} joined {h} for dinner #friday", False),
+    ("together with {t} , {h} celebrates #friday", False),
 )
 CONTEXTS = {
     "PER": (

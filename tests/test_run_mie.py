@@ -1,0 +1,136 @@
+"""run_mie.py end to end on small demo corpora: training, evaluation, outputs, resume, predict, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import run_mie
+from transformers import AutoModelForTokenClassification
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.json"))
+SMALL = ["--demo_train_size", "56", "--demo_validation_size", "16", "--demo_test_size", "16", "--report_to", "none"]
+
+
+def small_run(config, tmp_path, *extra):
+    out = tmp_path / "out"
+    args = [str(ROOT / "configs" / config), "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), *SMALL]
+    return out, run_mie.main([*args, *extra])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+def test_every_config_parses(config, tmp_path):
+    model_args, data_args, training_args = run_mie.parse_arguments([str(config), "--output_dir", str(tmp_path)])
+    assert data_args.corpus in ("demo", "twitter2015", "twitter2017", "mnre", "jmere")
+    assert training_args.output_dir == str(tmp_path)  # a flag after the file overrides it
+    assert training_args.metric_for_best_model == "f1" and training_args.load_best_model_at_end
+    if data_args.corpus != "demo":  # the paper's recipe
+        assert training_args.per_device_train_batch_size == 28 and training_args.encoder_learning_rate == 5e-5
+        assert model_args.alpha == 0.2 and model_args.beta == 0.4 and training_args.early_stopping_patience == 7
+        assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps == 0.05
+        assert model_args.text_model_name_or_path == "google-bert/bert-base-uncased"
+        assert training_args.learning_rate == (3e-4 if data_args.corpus == "twitter2015" else 1e-4)
+
+
+def test_text_only_config_drops_image_and_context():
+    model_args, data_args, _ = run_mie.parse_arguments([str(ROOT / "configs" / "demo_text_only.json")])
+    assert model_args.use_image is False and data_args.use_context is False
+
+
+def test_demo_end_to_end_outputs_and_reload(tmp_path):
+    out, results = small_run("demo.json", tmp_path, "--num_train_epochs", "2")
+    for key in ("eval_f1", "eval_strict_f1", "test_f1", "test_precision", "train_runtime", "train_samples_per_second"):
+        assert key in results, key
+    saved = json.loads((out / "all_results.json").read_text())
+    assert saved["test_f1"] == results["test_f1"]
+    records = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
+    assert len(records) == 16 and {"words", "gold", "pred"} <= set(records[0])
+    assert (out / "model.safetensors").exists() and (out / "processor_config.json").exists()
+    assert not list(out.glob("pytorch_model*.bin"))  # weights in safetensors only
+
+    card = (out / "README.md").read_text()
+    assert "model-index:" in card and "multimodal named entity recognition" in card
+    assert f"value: {round(results['test_f1'], 4)}" in card and "encoder_learning_rate" in card
+    assert "$" not in card  # every placeholder of the template was filled
+
+    model = AutoModelForTokenClassification.from_pretrained(out).eval()
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(out)
+    image = Image.new("RGB", (64, 64), (220, 50, 60))
+    batch = processor(["so", "proud", "of", "Jordan"], context="a portrait of a man", images=[image])
+    tags = model.decode(model(**batch).logits, batch["word_index"] >= 0)
+    assert tags.shape == (1, 4) and (tags >= 0).all()
+
+
+def test_word_pair_demo_end_to_end(tmp_path):
+    out, results = small_run("demo_wordpair.json", tmp_path, "--num_train_epochs", "1")
+    assert {"test_f1", "test_entity_f1", "eval_f1"} <= set(results)
+    record = json.loads((out / "predictions_test.jsonl").read_text().splitlines()[0])
+    assert set(record["gold"]) == {"entities", "relations"} and set(record["pred"]) == {"entities", "relations"}
+
+
+def test_resume_from_checkpoint(tmp_path):
+    steps = ["--max_steps", "4", "--eval_strategy", "steps", "--save_strategy", "steps", "--eval_steps", "2",
+             "--save_steps", "2", "--save_total_limit", "3", "--do_eval", "false"]  # fmt: skip
+    out, _ = small_run("demo.json", tmp_path, *steps)
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    resumed_out = tmp_path / "resumed"
+    run_mie.main(
+        [str(ROOT / "configs" / "demo.json"), "--output_dir", str(resumed_out), "--cache_dir", str(tmp_path / "cache"),
+         *SMALL, *steps, "--max_steps", "6", "--resume_from_checkpoint", str(out / "checkpoint-4")]  # fmt: skip
+    )
+    resumed = json.loads((resumed_out / "checkpoint-6" / "trainer_state.json").read_text())
+    assert resumed["global_step"] == 6
+    assert resumed["log_history"][0]["step"] <= 4  # the history of the first run was carried over
+
+
+def test_do_predict_on_new_examples(tmp_path):
+    out, _ = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--do_eval", "false")
+    image = tmp_path / "new.png"
+    Image.new("RGB", (64, 64), (40, 170, 70)).save(image)
+    new = tmp_path / "new.jsonl"
+    new.write_text(
+        json.dumps({"words": ["new", "pics", "from", "Austin", ":"], "image": str(image), "context": "a green logo"}) + "\n"
+        + json.dumps({"words": ["hi", "Eden"], "image": None}) + "\n"
+    )
+    run_mie.main(["--model_name_or_path", str(out), "--do_predict", "--predict_file", str(new),
+                  "--output_dir", str(tmp_path / "pred"), "--pos_tagger", "none", "--report_to", "none"])  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "pred" / "predictions_predict.jsonl").read_text().splitlines()]
+    assert [r["words"] for r in records] == [["new", "pics", "from", "Austin", ":"], ["hi", "Eden"]]
+    for record in records:
+        for entity in record["pred"]["entities"]:
+            assert 0 <= entity["start"] < entity["end"] <= len(record["words"])
+
+
+def test_seeds_give_mean_and_std(tmp_path):
+    out, summary = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--seeds", "1,2")
+    assert summary["seeds"] == [1, 2]
+    assert {"test_f1_mean", "test_f1_std", "eval_f1_mean"} <= set(summary)
+    assert (out / "seed-1" / "all_results.json").exists() and (out / "seed-2" / "model.safetensors").exists()
+    assert json.loads((out / "all_results.json").read_text())["seeds"] == [1, 2]
+
+
+def test_two_process_launch_with_global_alignment_batch(tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", str(ROOT / "run_mie.py"), str(ROOT / "configs" / "demo.json"),
+        "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), *SMALL, "--num_train_epochs", "1",
+        "--alignment_global_batch", "true", "--per_device_train_batch_size", "8",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = json.loads((out / "all_results.json").read_text())
+    assert "test_f1" in results
+    state = json.loads(next(out.glob("checkpoint-*/trainer_state.json")).read_text())
+    # 56 examples, 2 processes x 8 per batch: 4 steps per epoch.
+    assert state["global_step"] == 4
