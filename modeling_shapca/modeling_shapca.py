@@ -128,7 +128,11 @@ class ShapCAPreTrainedModel(PreTrainedModel):
             config_kwargs["vision_config"] = vision_model.config
         elif vision_model_name_or_path is not None:
             raise ValueError("vision_model_name_or_path was given together with use_image=False.")
+        attention = text_model.config._attn_implementation
         config = ShapCAConfig(**config_kwargs)
+        # Building the composite config resets the attention choice of its sub-configs, which the
+        # loaded encoder shares; give it back the implementation it was loaded with (e.g. SDPA).
+        config.text_config._attn_implementation_internal = attention
         if cls is ShapCAModel:
             return cls(config, text_model=text_model, vision_model=vision_model)
         return cls(config, shapca=ShapCAModel(config, text_model=text_model, vision_model=vision_model))
