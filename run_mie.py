@@ -331,7 +331,9 @@ class MIETrainer(Trainer):
                 encoder = ".text_model." in f".{name}" or ".vision_model." in f".{name}"
                 key = (encoder, name in decay)
                 groups.setdefault(key, []).append(parameter)
-            self.optimizer = torch.optim.AdamW(
+            # The optimizer named by --optim (fused AdamW by default), with one learning rate per group.
+            optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            self.optimizer = optimizer_class(
                 [
                     {
                         "params": params,
@@ -340,9 +342,7 @@ class MIETrainer(Trainer):
                     }
                     for (encoder, decays), params in groups.items()
                 ],
-                lr=self.args.learning_rate,
-                betas=(self.args.adam_beta1, self.args.adam_beta2),
-                eps=self.args.adam_epsilon,
+                **optimizer_kwargs,
             )
         return self.optimizer
 
@@ -662,7 +662,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         data_collator=ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image),
         processing_class=processor,
         compute_metrics=metric_computer,
-        callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)],
+        callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)] if training_args.load_best_model_at_end else [],
         task=task,
         metric_computer=metric_computer,
         card_writer=lambda: write_model_card(output_dir, model_args, data_args, training_args, task, results),
