@@ -45,10 +45,10 @@ from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification, ShapCAFo
 from processing import ShapCADataCollator, ShapCAProcessor
 from processing.contexts import read_context_lines
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS, corpus_task, load_corpus
-from processing.corpora.demo import NER_TYPES, PAIR_RELATIONS
+from processing.corpora.demo import PAIR_RELATIONS
 from processing.metrics import bio_entities, mjere_scores, mre_scores, ner_scores
 from processing.pos import PosTagger, pos_ids
-from processing.wordpair import MRE_ENTITY, cross_cells, decode_grid, encode_grid, grid_label_names, mre_relation_from_sums
+from processing.wordpair import MRE_ENTITY, decode_grid, encode_grid, grid_label_names, mre_relation_from_sums
 
 logger = logging.getLogger("run_mie")
 IGNORE = -100
@@ -81,7 +81,9 @@ class ModelArguments:
         metadata={"help": "A timm architecture (random init unless vision_pretrained) or a backbone Hub id/folder."},
     )
     vision_pretrained: bool = field(default=False, metadata={"help": "Load timm's pretrained weights (needs the Hub)."})
-    image_size: int | None = field(default=None, metadata={"help": "Side of the input images (default: the backbone's)."})
+    image_size: int | None = field(
+        default=None, metadata={"help": "Side of the input images (default: the backbone's)."}
+    )
     use_image: bool = True
     fusion_use_context: bool = True
     fusion_num_heads: int = 12
@@ -148,9 +150,13 @@ class MIETrainingArguments(TrainingArguments):
     save_total_limit: int | None = 2
     load_best_model_at_end: bool = True
     metric_for_best_model: str | None = "f1"
-    early_stopping_patience: int = field(default=7, metadata={"help": "Epochs without a better dev F1 before stopping."})
+    early_stopping_patience: int = field(
+        default=7, metadata={"help": "Epochs without a better dev F1 before stopping."}
+    )
     remove_unused_columns: bool = False
-    seeds: str | None = field(default=None, metadata={"help": "Comma-separated seeds: one run each, then mean and std."})
+    seeds: str | None = field(
+        default=None, metadata={"help": "Comma-separated seeds: one run each, then mean and std."}
+    )
     report_to: None | str | list[str] = None
 
     def __post_init__(self):
@@ -213,7 +219,6 @@ def image_processor_for(model_args: ModelArguments):
     if os.path.isdir(model_args.vision_model) or "/" in model_args.vision_model:
         return AutoImageProcessor.from_pretrained(model_args.vision_model)
     import timm
-
     from transformers import TimmWrapperImageProcessor
 
     pretrained_cfg = timm.models.get_pretrained_cfg(model_args.vision_model).to_dict()
@@ -233,7 +238,9 @@ def build_processor(model_args: ModelArguments, data_args: DataArguments, corpus
         tokenizer = corpus_tokenizer(corpus)
     else:
         raise ValueError("Give --text_model_name_or_path (a pretrained encoder) or --text_config (random init).")
-    return ShapCAProcessor(image_processor_for(model_args), tokenizer, max_length=data_args.max_length)
+    return ShapCAProcessor(
+        image_processor_for(model_args), tokenizer, max_length=data_args.max_length, pos_tagger=data_args.pos_tagger
+    )
 
 
 def build_model(model_args: ModelArguments, labels: list[str], task: str, processor: ShapCAProcessor):
@@ -445,7 +452,12 @@ class MetricComputer:
                 gold.append(gold_tags)
                 pred.append(pred_tags)
                 records.append(
-                    {"id": row["id"], "words": row["words"], "gold": bio_entities(gold_tags), "pred": bio_entities(pred_tags)}
+                    {
+                        "id": row["id"],
+                        "words": row["words"],
+                        "gold": bio_entities(gold_tags),
+                        "pred": bio_entities(pred_tags),
+                    }
                 )
             scores = ner_scores(gold, pred)
         elif self.task == "mre":
@@ -456,8 +468,15 @@ class MetricComputer:
                 gold.append(names[row["relation"]])
                 pred.append(relation)
                 records.append(
-                    {"id": row["id"], "words": row["words"], "head": row["head"], "tail": row["tail"],
-                     "gold": gold[-1], "pred": relation, "score": round(score, 4)}  # fmt: skip
+                    {
+                        "id": row["id"],
+                        "words": row["words"],
+                        "head": row["head"],
+                        "tail": row["tail"],
+                        "gold": gold[-1],
+                        "pred": relation,
+                        "score": round(score, 4),
+                    }  # fmt: skip
                 )
             scores = mre_scores(gold, pred)
         else:
@@ -468,9 +487,12 @@ class MetricComputer:
                 gold.append((row["entities"], row["relations"]))
                 pred.append((entities, relations))
                 records.append(
-                    {"id": row["id"], "words": row["words"],
-                     "gold": {"entities": row["entities"], "relations": row["relations"]},
-                     "pred": {"entities": entities, "relations": relations}}  # fmt: skip
+                    {
+                        "id": row["id"],
+                        "words": row["words"],
+                        "gold": {"entities": row["entities"], "relations": row["relations"]},
+                        "pred": {"entities": entities, "relations": relations},
+                    }  # fmt: skip
                 )
             scores = mjere_scores(gold, pred)
         self.last_records = records
@@ -499,7 +521,11 @@ def write_model_card(output_dir: Path, model_args, data_args, training_args, tas
     """The checkpoint's README.md: results as model-index YAML, data, context generator, hyperparameters."""
     repo_id = training_args.hub_model_id or f"shapca-{data_args.corpus}"
     metrics = [
-        {"type": key.removeprefix("test_"), "value": round(float(value), 4), "name": f"test {key.removeprefix('test_')}"}
+        {
+            "type": key.removeprefix("test_"),
+            "value": round(float(value), 4),
+            "name": f"test {key.removeprefix('test_')}",
+        }
         for key, value in results.items()
         if key.startswith("test_") and key.split("_", 1)[1] in ("f1", "precision", "recall", "entity_f1", "strict_f1")
     ]
@@ -552,7 +578,8 @@ def write_model_card(output_dir: Path, model_args, data_args, training_args, tas
         hyperparameters="\n".join(f"- {key}: {value}" for key, value in hyper.items()),
         repo_id=repo_id,
         pipeline_task="multimodal-ner" if task == "ner" else "multimodal-relation-extraction",
-        data_note=f"Corpus `{data_args.corpus}`" + (f" from `{data_args.data_dir}`" if data_args.data_dir else "")
+        data_note=f"Corpus `{data_args.corpus}`"
+        + (f" from `{data_args.data_dir}`" if data_args.data_dir else "")
         + ". Twitter content: using it means accepting the terms of Twitter and of the corpus authors.",
     )
     (output_dir / "README.md").write_text(card, encoding="utf-8")
@@ -569,7 +596,9 @@ def load_new_examples(path: str) -> list[dict]:
                 continue
             row = json.loads(line)
             if not isinstance(row.get("words"), list):
-                raise ValueError(f"{path}:{number}: expected an object with a 'words' list (and optional image, context).")
+                raise ValueError(
+                    f"{path}:{number}: expected an object with a 'words' list (and optional image, context)."
+                )
             rows.append({"words": row["words"], "image": row.get("image"), "context": row.get("context")})
     return rows
 
@@ -580,7 +609,8 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
         raise ValueError("--predict_file needs --model_name_or_path, a trained checkpoint.")
     model = AutoModelForTokenClassification.from_pretrained(model_args.model_name_or_path).eval()
     processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
-    tagger = PosTagger(data_args.pos_tagger, cache_dir=pos_cache(data_args))
+    # Tag the words as the checkpoint was trained (the processor keeps the tagger's name).
+    tagger = PosTagger(getattr(processor, "pos_tagger", data_args.pos_tagger), cache_dir=pos_cache(data_args))
     collator = ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image)
     rows = load_new_examples(data_args.predict_file)
     records = []
@@ -662,7 +692,9 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         data_collator=ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image),
         processing_class=processor,
         compute_metrics=metric_computer,
-        callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)] if training_args.load_best_model_at_end else [],
+        callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)]
+        if training_args.load_best_model_at_end
+        else [],
         task=task,
         metric_computer=metric_computer,
         card_writer=lambda: write_model_card(output_dir, model_args, data_args, training_args, task, results),

@@ -1,6 +1,6 @@
 """POS tagging speed on Twitter-2017: all splits (4,819 sentences), first from spaCy, then from the cache.
 
-    python bench/bench_pos.py [--data ../shared/data/twitter2017]
+python bench/bench_pos.py [--data ../shared/data/twitter2017]
 """
 
 from __future__ import annotations

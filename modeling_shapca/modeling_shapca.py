@@ -168,10 +168,16 @@ class ShapCAModel(ShapCAPreTrainedModel):
 
     def __init__(self, config: ShapCAConfig, text_model: PreTrainedModel | None = None, vision_model=None):
         super().__init__(config)
-        self.text_model = text_model if text_model is not None else AutoModel.from_config(config.text_config, **_without_pooler(config.text_config))
+        self.text_model = (
+            text_model
+            if text_model is not None
+            else AutoModel.from_config(config.text_config, **_without_pooler(config.text_config))
+        )
         text_width = config.text_config.hidden_size
         if config.use_image:
-            self.vision_model = vision_model if vision_model is not None else AutoModel.from_config(config.vision_config)
+            self.vision_model = (
+                vision_model if vision_model is not None else AutoModel.from_config(config.vision_config)
+            )
             self.vision_projection = nn.Linear(_vision_width(self.vision_model), text_width)
         elif vision_model is not None:
             raise ValueError("A vision model was given but config.use_image is False; set use_image=True to use it.")
@@ -299,6 +305,7 @@ class ShapCAModel(ShapCAPreTrainedModel):
             context_embeds=context_embeds,
             image_embeds=image_embeds,
         )
+
 
 class ShapCATaggingModel(ShapCAPreTrainedModel):
     """Shared forward of the task models: encode, score with ``self.head``, add the losses.

@@ -12,3 +12,5 @@ from transformers import AutoProcessor  # noqa: E402
 from modeling_shapca import ShapCAConfig  # noqa: E402
 
 AutoProcessor.register(ShapCAConfig, ShapCAProcessor, exist_ok=True)
+
+from . import pipeline_shapca  # noqa: E402,F401  (registers the multimodal-ner and -relation-extraction tasks)

@@ -193,6 +193,48 @@ def _open_images(batch, failures: list):
     return opened
 
 
+class ContextGenerator:
+    """An image-text-to-text model that describes images: ``generator(images) -> list of texts``.
+
+    Loads `AutoProcessor` and `AutoModelForImageTextToText` once, prompts with the model's chat
+    template and samples at ``temperature`` (greedy at 0). Seed with `transformers.set_seed`.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str = DEFAULT_GENERATOR,
+        prompt: str = DEFAULT_PROMPT,
+        temperature: float = 1.0,
+        max_new_tokens: int = 96,
+        device=None,
+    ):
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.name = str(model_name_or_path)
+        self.processor = AutoProcessor.from_pretrained(model_name_or_path)
+        self.model = AutoModelForImageTextToText.from_pretrained(model_name_or_path).eval()
+        if device is not None:
+            self.model.to(device)
+        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self.tokenizer.padding_side = "left"  # generation continues each prompt at the right edge
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        self.text_prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        self.generation = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0}
+        if temperature > 0:
+            self.generation["temperature"] = temperature
+
+    def __call__(self, images: list) -> list[str]:
+        import torch
+
+        inputs = self.processor(
+            images=list(images), text=[self.text_prompt] * len(images), return_tensors="pt", padding=True
+        ).to(self.model.device)
+        with torch.no_grad():
+            output = self.model.generate(**inputs, **self.generation)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
 def generate_contexts(
     images,
     out_path: str | os.PathLike,
@@ -216,10 +258,9 @@ def generate_contexts(
     Returns:
         counts: ``{"written": ..., "skipped_done": ..., "failed": ..., "failed_paths": [...]}``.
     """
-    import torch
     from accelerate import PartialState
     from tqdm.auto import tqdm
-    from transformers import AutoModelForImageTextToText, AutoProcessor, set_seed
+    from transformers import set_seed
 
     state = PartialState()
     out_path = Path(out_path)
@@ -237,17 +278,8 @@ def generate_contexts(
     everything = image_items(images)
     items = [item for item in everything if item[0] not in done]
     shard_path = out_path if state.num_processes == 1 else shard(state.process_index)
+    describe = ContextGenerator(model_name_or_path, prompt, temperature, max_new_tokens, device=device or state.device)
     set_seed(seed + state.process_index)
-    processor = AutoProcessor.from_pretrained(model_name_or_path)
-    model = AutoModelForImageTextToText.from_pretrained(model_name_or_path).eval()
-    model.to(device or state.device)
-    tokenizer = getattr(processor, "tokenizer", processor)
-    tokenizer.padding_side = "left"  # generation continues the prompt at the right edge
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-    text_prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
-    generation = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0}
-    if temperature > 0:
-        generation["temperature"] = temperature
 
     failures: list[str] = []
     written = 0
@@ -257,14 +289,9 @@ def generate_contexts(
         for batch in batches:
             opened = _open_images([item for item in batch if item[0] not in writer.done], failures)
             if opened:
-                inputs = processor(
-                    images=[image for _, image in opened], text=[text_prompt] * len(opened), return_tensors="pt", padding=True
-                ).to(model.device)
-                with torch.no_grad():
-                    output = model.generate(**inputs, **generation)
-                texts = tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+                texts = describe([image for _, image in opened])
                 for (image_id, _), text in zip(opened, texts):
-                    writer.write(image_id, text.strip(), str(model_name_or_path), "generate_contexts",
+                    writer.write(image_id, text, str(model_name_or_path), "generate_contexts",
                                  prompt=prompt, temperature=temperature)  # fmt: skip
                     written += 1
             bar.update(len(batch))

@@ -60,7 +60,9 @@ class PosTagger:
         batch_size: sentences per ``nlp.pipe`` batch.
     """
 
-    def __init__(self, model: str = "en_core_web_sm", cache_dir: str | os.PathLike | None = None, batch_size: int = 256):
+    def __init__(
+        self, model: str = "en_core_web_sm", cache_dir: str | os.PathLike | None = None, batch_size: int = 256
+    ):
         self.model_name = model
         self.batch_size = batch_size
         self.nlp = None

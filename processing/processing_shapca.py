@@ -36,6 +36,8 @@ class ShapCAProcessor(ProcessorMixin):
         max_length (`int`, defaults to 128): the longest token sequence; the context is cut first.
         image_size (`int`, *optional*): side of the blank image of examples without an image
             (defaults to what the image processor produces).
+        pos_tagger (`str`, defaults to `"en_core_web_sm"`): the spaCy model the checkpoint was trained
+            with (`"none"` for none); kept so that inference tags words the same way.
 
     Example:
 
@@ -50,7 +52,14 @@ class ShapCAProcessor(ProcessorMixin):
     ```
     """
 
-    def __init__(self, image_processor=None, tokenizer=None, max_length: int = 128, image_size: int | None = None):
+    def __init__(
+        self,
+        image_processor=None,
+        tokenizer=None,
+        max_length: int = 128,
+        image_size: int | None = None,
+        pos_tagger: str = "en_core_web_sm",
+    ):
         if tokenizer is None or image_processor is None:
             raise ValueError(
                 "ShapCAProcessor needs a tokenizer and an image processor (a text-only model still "
@@ -59,10 +68,11 @@ class ShapCAProcessor(ProcessorMixin):
         super().__init__(image_processor, tokenizer)
         self.max_length = max_length
         self.image_size = image_size
+        self.pos_tagger = pos_tagger
 
     # -- text ---------------------------------------------------------------------------------
 
-    def _token_counts(self, word_lists: Sequence[Sequence[str]]) -> list[list[int]]:
+    def token_counts(self, word_lists: Sequence[Sequence[str]]) -> list[list[int]]:
         """How many sub-tokens each word gives on its own (0 for words the tokenizer drops)."""
         if not any(word_lists):
             return [[] for _ in word_lists]
@@ -92,7 +102,7 @@ class ShapCAProcessor(ProcessorMixin):
         """
         text = [list(w) for w in words]
         contexts = [(c or "").split() for c in (context or [None] * len(text))]
-        counts = self._token_counts(text)
+        counts = self.token_counts(text)
         unk = self.tokenizer.unk_token
         for example, count in zip(text, counts):
             for position, n in enumerate(count):
@@ -101,7 +111,7 @@ class ShapCAProcessor(ProcessorMixin):
                     count[position] = 1
         budget = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=True)
         kept_words, kept_context = [], []
-        for example, count, context_words, context_count in zip(text, counts, contexts, self._token_counts(contexts)):
+        for example, count, context_words, context_count in zip(text, counts, contexts, self.token_counts(contexts)):
             used = np.cumsum(count) if count else np.zeros(0)
             keep = int((used <= budget).sum())
             left = budget - (int(used[keep - 1]) if keep else 0)
@@ -221,7 +231,9 @@ class ShapCAProcessor(ProcessorMixin):
         if "token_type_ids" in encoded:
             data["token_type_ids"] = encoded["token_type_ids"]
         data["pos_ids"] = self._pad_words(
-            [tag_ids(p) if p and isinstance(p[0], str) else list(p) for p in pos] if pos is not None else [[1] * k for k in kept],
+            [tag_ids(p) if p and isinstance(p[0], str) else list(p) for p in pos]
+            if pos is not None
+            else [[1] * k for k in kept],
             kept,
             num_words,
             pad=0,

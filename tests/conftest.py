@@ -127,8 +127,11 @@ def jmere_item(words, image_id, pairs):
 
 JMERE_SPLITS = {
     "train.json": [
-        jmere_item(["Anna", "Lee", "joins", "Acme", "in", "Oslo"], "j1.jpg",
-                   [((0, 2), "per", (3, 4), "org", "member_of"), ((3, 4), "org", (5, 6), "loc", "locate_at")]),
+        jmere_item(
+            ["Anna", "Lee", "joins", "Acme", "in", "Oslo"],
+            "j1.jpg",
+            [((0, 2), "per", (3, 4), "org", "member_of"), ((3, 4), "org", (5, 6), "loc", "locate_at")],
+        ),
         jmere_item(["Expo", "opens", "in", "Rome"], "j2.jpg", [((0, 1), "misc", (3, 4), "loc", "held_on")]),
     ],
     "val.json": [jmere_item(["Bo", "weds", "Cy"], "j3.jpg", [((2, 3), "per", (0, 1), "per", "couple")])],
@@ -165,7 +168,12 @@ def write_contexts(path, image_ids, skip=()):
     with open(path, "w", encoding="utf-8") as handle:
         for image_id in image_ids:
             if image_id not in skip:
-                record = {"image_id": image_id, "context": f"a picture for {image_id}", "generator": "test", "source": "hand"}
+                record = {
+                    "image_id": image_id,
+                    "context": f"a picture for {image_id}",
+                    "generator": "test",
+                    "source": "hand",
+                }
                 handle.write(json.dumps(record) + "\n")
     return path
 

@@ -82,7 +82,10 @@ def test_generate_then_resume(tmp_path, tiny_llava):
     for record in records:
         assert record["generator"] == str(tiny_llava) and record["prompt"] == "describe the image ."
         assert record["temperature"] == 1.0 and isinstance(record["context"], str)
-    assert ContextStore([out]).lookup(["img001.png"])[0] == records[[r["image_id"] for r in records].index("img001.png")]["context"]
+    assert (
+        ContextStore([out]).lookup(["img001.png"])[0]
+        == records[[r["image_id"] for r in records].index("img001.png")]["context"]
+    )
 
     again = generate_contexts(images, out, model_name_or_path=str(tiny_llava), max_new_tokens=5, progress=False)
     assert again["written"] == 0 and again["skipped_done"] == 3
@@ -101,7 +104,9 @@ def test_same_seed_same_contexts(tmp_path, tiny_llava):
 def test_image_items_from_a_corpus_and_paths(tmp_path):
     import datasets
 
-    part = datasets.Dataset.from_dict({"image_id": ["a.jpg", "b.jpg", "a.jpg"], "image": ["/x/a.jpg", None, "/x/a.jpg"]})
+    part = datasets.Dataset.from_dict(
+        {"image_id": ["a.jpg", "b.jpg", "a.jpg"], "image": ["/x/a.jpg", None, "/x/a.jpg"]}
+    )
     assert image_items(datasets.DatasetDict(train=part)) == [("a.jpg", "/x/a.jpg")]
     assert image_items(["/y/c.png"]) == [("c.png", "/y/c.png")]
 

@@ -90,8 +90,14 @@ def test_mnre_reads_literals_and_the_spaced_dev_file(tmp_path):
 @pytest.mark.parametrize(
     "line, message",
     [
-        ("{'token': ['a'], 'h': {'pos': [0, 2]}, 't': {'pos': [0, 1]}, 'img_id': 'x', 'relation': 'None'}", "head span"),
-        ("{'token': ['a', 'b'], 'h': {'pos': [0, 1]}, 't': {'pos': [1, 2]}, 'img_id': 'x', 'relation': '/x/y'}", "unknown relation"),
+        (
+            "{'token': ['a'], 'h': {'pos': [0, 2]}, 't': {'pos': [0, 1]}, 'img_id': 'x', 'relation': 'None'}",
+            "head span",
+        ),
+        (
+            "{'token': ['a', 'b'], 'h': {'pos': [0, 1]}, 't': {'pos': [1, 2]}, 'img_id': 'x', 'relation': '/x/y'}",
+            "unknown relation",
+        ),
         ("{'token': ['a'], 'img_id': 'x'", "expected a dict literal"),
     ],
 )

@@ -34,7 +34,9 @@ def test_demo_seed_changes_the_data(tmp_path):
 
 
 def test_demo_word_pair_flavour(tmp_path):
-    corpus = load_corpus("demo", cache_dir=tmp_path, flavour="word_pair", train_size=200, validation_size=5, test_size=5)
+    corpus = load_corpus(
+        "demo", cache_dir=tmp_path, flavour="word_pair", train_size=200, validation_size=5, test_size=5
+    )
     relations = {r["type"] for row in corpus["train"]["relations"] for r in row}
     assert relations == {"couple", "peer", "siblings"}
     heads_second = sum(row[0]["head"] == 1 for row in corpus["train"]["relations"])

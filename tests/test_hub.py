@@ -9,9 +9,9 @@ import textwrap
 import pytest
 import torch
 from conftest import random_inputs, tiny_config
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
 from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification, ShapCAForWordPairTagging, ShapCAModel
-from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
 
 def build(task):
@@ -90,7 +90,14 @@ def test_checkpoint_loads_as_remote_code_in_a_fresh_process(tmp_path, task):
     torch.save(inputs, tmp_path / "inputs.pt")
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
     result = subprocess.run(
-        [sys.executable, "-c", REMOTE_LOAD, str(checkpoint), str(tmp_path / "inputs.pt"), str(tmp_path / "expected.pt")],
+        [
+            sys.executable,
+            "-c",
+            REMOTE_LOAD,
+            str(checkpoint),
+            str(tmp_path / "inputs.pt"),
+            str(tmp_path / "expected.pt"),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -106,9 +113,8 @@ def test_checkpoint_loads_as_remote_code_in_a_fresh_process(tmp_path, task):
 
 
 def test_from_encoders_starts_from_pretrained_weights(tmp_path):
-    from transformers import BertConfig, BertModel, TimmWrapperConfig, TimmWrapperModel
-
     from conftest import TINY_TEXT
+    from transformers import BertConfig, BertModel, TimmWrapperConfig, TimmWrapperModel
 
     torch.manual_seed(1)
     text = BertModel(BertConfig(**{k: v for k, v in TINY_TEXT.items() if k != "model_type"}))

@@ -5,10 +5,10 @@ import logging
 import torch
 from conftest import make_image_processor, make_tokenizer, tiny_config
 from PIL import Image
+from transformers import AutoProcessor
 
 from modeling_shapca import ShapCAForTokenClassification, ShapCAForWordPairTagging
 from processing import ShapCADataCollator, ShapCAProcessor
-from transformers import AutoProcessor
 
 
 def test_word_index_points_at_first_sub_tokens(processor):
@@ -77,7 +77,13 @@ def test_collator_feeds_the_models(tmp_path, processor):
     image_path = tmp_path / "red.png"
     Image.new("RGB", (30, 30), (255, 0, 0)).save(image_path)
     rows = [
-        {"words": ["messi", "scores"], "context": "a man", "image": str(image_path), "labels": [1, 0], "pos_ids": [13, 17]},
+        {
+            "words": ["messi", "scores"],
+            "context": "a man",
+            "image": str(image_path),
+            "labels": [1, 0],
+            "pos_ids": [13, 17],
+        },
         {"words": ["hi"], "context": None, "image": None, "labels": [0], "pos_ids": [9]},
     ]
     batch = ShapCADataCollator(processor)(rows)

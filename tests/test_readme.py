@@ -46,7 +46,19 @@ def test_scripts_exist_and_parse(command):
     subprocess.run(["bash", "-n", str(script)], check=True)
 
 
+@pytest.mark.parametrize("command", [c for c in COMMANDS if "scripts/generate_contexts.py" in c])
+def test_context_generation_commands_parse(command):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_contexts", ROOT / "scripts" / "generate_contexts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    words = shlex.split(command)
+    arguments = module.build_parser().parse_args(words[words.index("scripts/generate_contexts.py") + 1 :])
+    assert arguments.out.endswith(".jsonl") and (arguments.images or arguments.corpus)
+
+
 def test_every_command_is_covered():
     known = ("pip install", "python -m pytest", "bash ")
     for command in COMMANDS:
-        assert "run_mie.py" in command or command.startswith(known), command
+        assert "run_mie.py" in command or "generate_contexts.py" in command or command.startswith(known), command

@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
+from transformers import AutoModelForTokenClassification
 
 import run_mie
-from transformers import AutoModelForTokenClassification
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.json"))
@@ -84,8 +83,19 @@ def test_resume_from_checkpoint(tmp_path):
     assert state["global_step"] == 4
     resumed_out = tmp_path / "resumed"
     run_mie.main(
-        [str(ROOT / "configs" / "demo.json"), "--output_dir", str(resumed_out), "--cache_dir", str(tmp_path / "cache"),
-         *SMALL, *steps, "--max_steps", "6", "--resume_from_checkpoint", str(out / "checkpoint-4")]  # fmt: skip
+        [
+            str(ROOT / "configs" / "demo.json"),
+            "--output_dir",
+            str(resumed_out),
+            "--cache_dir",
+            str(tmp_path / "cache"),
+            *SMALL,
+            *steps,
+            "--max_steps",
+            "6",
+            "--resume_from_checkpoint",
+            str(out / "checkpoint-4"),
+        ]  # fmt: skip
     )
     resumed = json.loads((resumed_out / "checkpoint-6" / "trainer_state.json").read_text())
     assert resumed["global_step"] == 6
@@ -98,11 +108,13 @@ def test_do_predict_on_new_examples(tmp_path):
     Image.new("RGB", (64, 64), (40, 170, 70)).save(image)
     new = tmp_path / "new.jsonl"
     new.write_text(
-        json.dumps({"words": ["new", "pics", "from", "Austin", ":"], "image": str(image), "context": "a green logo"}) + "\n"
-        + json.dumps({"words": ["hi", "Eden"], "image": None}) + "\n"
+        json.dumps({"words": ["new", "pics", "from", "Austin", ":"], "image": str(image), "context": "a green logo"})
+        + "\n"
+        + json.dumps({"words": ["hi", "Eden"], "image": None})
+        + "\n"
     )
     run_mie.main(["--model_name_or_path", str(out), "--do_predict", "--predict_file", str(new),
-                  "--output_dir", str(tmp_path / "pred"), "--pos_tagger", "none", "--report_to", "none"])  # fmt: skip
+                  "--output_dir", str(tmp_path / "pred"), "--report_to", "none"])  # fmt: skip
     records = [json.loads(line) for line in (tmp_path / "pred" / "predictions_predict.jsonl").read_text().splitlines()]
     assert [r["words"] for r in records] == [["new", "pics", "from", "Austin", ":"], ["hi", "Eden"]]
     for record in records:

@@ -122,9 +122,11 @@ def test_round_trip_over_real_mnre():
                     key=lambda e: e["start"],
                 )
                 head = 0 if entities[0]["start"] == hs else 1
-                relations = [] if record["relation"] == "None" else [
-                    {"head": head, "tail": 1 - head, "type": record["relation"]}
-                ]
+                relations = (
+                    []
+                    if record["relation"] == "None"
+                    else [{"head": head, "tail": 1 - head, "type": record["relation"]}]
+                )
                 grid = encode_grid(len(record["token"]), entities, relations, label2id)
                 assert decode_grid(grid, id2label) == (entities, relations)
                 checked += 1

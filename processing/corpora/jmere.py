@@ -29,7 +29,9 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
         pairs = [pair for group in groups for pair in group]
         spans = [(pair["beg_ent"], pair["sec_ent"], pair["relation"]) for pair in pairs]
     except (KeyError, TypeError) as error:
-        raise CorpusFormatError(path, number, f"expected token, img_id and label_list of beg_ent/sec_ent/relation ({error!r}).") from None
+        raise CorpusFormatError(
+            path, number, f"expected token, img_id and label_list of beg_ent/sec_ent/relation ({error!r})."
+        ) from None
 
     index: dict[tuple[int, int], dict] = {}
     triples = []
@@ -42,10 +44,14 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
             check_span(path, number, start, end, len(words), role)
             entity_type = str(entity["tags"]).upper()
             if entity_type not in JMERE_ENTITY_TYPES:
-                raise CorpusFormatError(path, number, f"unknown entity type {entity['tags']!r}; expected one of {JMERE_ENTITY_TYPES}.")
+                raise CorpusFormatError(
+                    path, number, f"unknown entity type {entity['tags']!r}; expected one of {JMERE_ENTITY_TYPES}."
+                )
             known = index.setdefault((start, end), {"start": start, "end": end, "type": entity_type})
             if known["type"] != entity_type:
-                raise CorpusFormatError(path, number, f"span [{start}, {end}) has two types: {known['type']} and {entity_type}.")
+                raise CorpusFormatError(
+                    path, number, f"span [{start}, {end}) has two types: {known['type']} and {entity_type}."
+                )
             ends.append((start, end))
         triples.append((*ends, relation))
 
@@ -69,7 +75,9 @@ def read_jmere(path: Path):
         with open(path, encoding="utf-8") as handle:
             records = json.load(handle)
     except json.JSONDecodeError as error:
-        raise CorpusFormatError(path, error.lineno, f"not valid JSON ({error.msg}); expected a list of examples.") from None
+        raise CorpusFormatError(
+            path, error.lineno, f"not valid JSON ({error.msg}); expected a list of examples."
+        ) from None
     if not isinstance(records, list):
         raise CorpusFormatError(path, 1, "expected a JSON list of examples.")
     for number, record in enumerate(records, start=1):
@@ -78,7 +86,9 @@ def read_jmere(path: Path):
 
 class JMERE(MIEBuilder):
     SPLIT_FILES = {"train": ("train.json",), "validation": ("val.json", "dev.json"), "test": ("test.json",)}
-    DESCRIPTION = "JMERE joint multimodal entity-relation extraction: typed entity spans and typed relations between them."
+    DESCRIPTION = (
+        "JMERE joint multimodal entity-relation extraction: typed entity spans and typed relations between them."
+    )
     CITATION = "Yuan et al., Joint Multimodal Entity-Relation Extraction Based on Edge-Enhanced Graph Alignment Network and Word-Pair Relation Tagging, AAAI 2023."
 
     def task_features(self) -> dict:

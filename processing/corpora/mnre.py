@@ -54,16 +54,21 @@ def read_mnre(path: Path):
                     path, number, f"expected a dict literal with token, h.pos, t.pos, img_id, relation ({error!r})."
                 ) from None
             if relation not in MNRE_RELATIONS:
-                raise CorpusFormatError(path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}.")
+                raise CorpusFormatError(
+                    path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}."
+                )
             check_span(path, number, *head, len(words), "head")
             check_span(path, number, *tail, len(words), "tail")
-            yield number, {
-                "words": words,
-                "head": {"start": head[0], "end": head[1]},
-                "tail": {"start": tail[0], "end": tail[1]},
-                "relation": relation,
-                "image_id": image_id,
-            }
+            yield (
+                number,
+                {
+                    "words": words,
+                    "head": {"start": head[0], "end": head[1]},
+                    "tail": {"start": tail[0], "end": tail[1]},
+                    "relation": relation,
+                    "image_id": image_id,
+                },
+            )
 
 
 class MNRE(MIEBuilder):
@@ -73,7 +78,9 @@ class MNRE(MIEBuilder):
         "validation": ("mnre_val.txt", "mnre_val .txt"),
         "test": ("mnre_test.txt",),
     }
-    DESCRIPTION = "MNRE v2 multimodal relation extraction: a sentence, a head and a tail span, an image, one of 23 relations."
+    DESCRIPTION = (
+        "MNRE v2 multimodal relation extraction: a sentence, a head and a tail span, an image, one of 23 relations."
+    )
     CITATION = "Zheng et al., MNRE: A Challenge Multimodal Dataset for Neural Relation Extraction with Visual Evidence in Social Media Posts, ICME 2021."
 
     def task_features(self) -> dict:

@@ -1,0 +1,136 @@
+"""The multimodal pipelines on a demo checkpoint trained here, and on the real MNRE images."""
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA
+from PIL import Image
+from transformers import pipeline
+
+import processing  # noqa: F401  (registers the tasks)
+import run_mie
+from processing.pipeline_shapca import split_words
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--demo_train_size", "840", "--demo_validation_size", "28", "--demo_test_size", "28", "--report_to", "none",
+         "--do_eval", "false", "--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ner_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ner") / "checkpoint"
+    run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), *SMALL, "--num_train_epochs", "5"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def pair_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pair") / "checkpoint"
+    run_mie.main(
+        [str(ROOT / "configs" / "demo_wordpair.json"), "--output_dir", str(out), *SMALL, "--num_train_epochs", "1"]
+    )
+    return out
+
+
+def red_disc(path=None):
+    image = Image.new("RGB", (64, 64), (200, 200, 200))
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(image).ellipse((20, 20, 44, 44), fill=(220, 50, 60))
+    if path is not None:
+        image.save(path)
+    return image
+
+
+def test_split_words_keeps_offsets():
+    text, words, offsets = split_words("  so proud\tof  Jordan ")
+    assert words == ["so", "proud", "of", "Jordan"]
+    assert [text[a:b] for a, b in offsets] == words
+    joined, _, spans = split_words(["New", "York"])
+    assert joined == "New York" and spans == [(0, 3), (4, 8)]
+
+
+def test_ner_pipeline_gives_character_offsets(ner_checkpoint, tmp_path):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    text = "so proud of   Jordan right now"
+    entities = nlp(text, image=red_disc(), context="a portrait of a man with short hair")
+    assert entities, "the demo model finds the name"
+    for entity in entities:
+        assert text[entity["start"] : entity["end"]] == entity["word"]
+        assert set(entity) == {"entity_group", "word", "start", "end", "score"} and 0 < entity["score"] <= 1
+    assert any(e["word"] == "Jordan" for e in entities)
+
+    # Words, an image path and batched inputs.
+    path = tmp_path / "disc.png"
+    red_disc(path)
+    batch = nlp([{"text": "new pics from Austin :", "image": str(path)}, {"words": ["hi", "Eden"]}])
+    assert len(batch) == 2 and all(isinstance(result, list) for result in batch)
+
+
+def context_text(nlp, prepared) -> str:
+    batch = prepared["batch"]
+    ids = batch["input_ids"][0][batch["context_mask"][0].bool()]
+    return nlp.processor.tokenizer.decode(ids)
+
+
+def test_context_comes_from_the_store(ner_checkpoint, tmp_path):
+    path = tmp_path / "pic.png"
+    red_disc(path)
+    store = tmp_path / "contexts.jsonl"
+    store.write_text(
+        json.dumps({"image_id": "pic.png", "context": "a green logo", "generator": "t", "source": "t"}) + "\n"
+    )
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint), context_store=str(store))
+    assert context_text(nlp, nlp.preprocess("hi Jordan", image=str(path))) == "a green logo"
+    assert context_text(nlp, nlp.preprocess("hi Jordan", image=str(path), context="a man")) == "a man"
+    assert context_text(nlp, nlp.preprocess("hi Jordan", image=red_disc())) == ""  # no file name, no store entry
+
+
+def test_context_from_a_generator(ner_checkpoint):
+    calls = []
+
+    def describe(images):
+        calls.append(len(images))
+        return ["a portrait of a man"]
+
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint), context_generator=describe)
+    assert context_text(nlp, nlp.preprocess("so proud of Jordan", image=red_disc())) == "a portrait of a man"
+    assert calls == [1]
+    nlp("so proud of Jordan", image=red_disc(), context="given")  # a given context wins
+    assert calls == [1]
+
+
+def test_long_text_is_read_in_windows(ner_checkpoint):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    words = " ".join(["so proud of Jordan ,"] * 40)  # 200 words, far over max_length 48
+    prepared = nlp.preprocess(words, image=red_disc(), context="a portrait of a man")
+    ranges = prepared["ranges"]
+    assert len(ranges) > 1 and ranges[0][0] == 0 and ranges[-1][1] == 200
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert (prepared["batch"]["word_index"] >= 0).sum() == 200
+    entities = nlp(words, image=red_disc(), context="a portrait of a man")
+    assert all(words[e["start"] : e["end"]] == e["word"] for e in entities)
+
+
+def test_relation_pipeline(pair_checkpoint):
+    nlp = pipeline("multimodal-relation-extraction", model=str(pair_checkpoint))
+    text = "Austin and Savannah spotted together today"
+    result = nlp(text, image=red_disc(), context="two people holding hands at a wedding")
+    assert set(result) == {"entities", "relations"}
+    for entity in result["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["word"]
+    for relation in result["relations"]:
+        assert set(relation) == {"head", "tail", "relation", "score"}
+        assert relation["head"] in result["entities"] and relation["tail"] in result["entities"]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "images" / "mnre").is_dir(), reason="../shared/data is not present")
+def test_pipeline_on_real_mnre_images(ner_checkpoint):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    images = sorted((SHARED_DATA / "images" / "mnre").glob("*.jpg"))[:4]
+    for image in images:
+        entities = nlp("RT @user : Jordan visits Paris with Austin", image=str(image))
+        assert isinstance(entities, list)
+        for entity in entities:
+            assert 0 <= entity["start"] < entity["end"]
