@@ -258,11 +258,13 @@ def generate_contexts(
     Returns:
         counts: ``{"written": ..., "skipped_done": ..., "failed": ..., "failed_paths": [...]}``.
     """
+    import torch
     from accelerate import PartialState
     from tqdm.auto import tqdm
     from transformers import set_seed
 
-    state = PartialState()
+    # Without a GPU, processes started by `accelerate launch` meet over gloo on the CPU.
+    state = PartialState(cpu=not torch.cuda.is_available())
     out_path = Path(out_path)
 
     def shard(index: int) -> Path:

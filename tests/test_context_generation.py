@@ -138,3 +138,20 @@ def test_killed_run_resumes_without_duplicates_or_torn_lines(tmp_path, tiny_llav
     ids = [json.loads(line)["image_id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == [f"img{i:03d}.png" for i in range(40)]
     assert out.read_text().endswith("\n")
+
+
+def test_two_processes_write_shards_and_merge(tmp_path, tiny_llava):
+    images = make_images(tmp_path / "images", 6)
+    out = tmp_path / "contexts.jsonl"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", str(ROOT / "scripts" / "generate_contexts.py"),
+        "--images", str(images), "--out", str(out), "--model", str(tiny_llava), "--max_new_tokens", "4",
+        "--batch_size", "2",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ids = [json.loads(line)["image_id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == [f"img{i:03d}.png" for i in range(6)]
+    assert not list(tmp_path.glob("contexts.shard*.jsonl"))  # merged and removed
