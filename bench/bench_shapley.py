@@ -26,36 +26,44 @@ from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification  # noqa: 
 from modeling_shapca.shapley import cyclic_shapley, shapley_contrastive_loss  # noqa: E402
 
 
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def best_time(fn, repeat: int, budget_s: float = 20.0) -> float:
-    """Best wall time of `fn` over `repeat` runs (fewer if the budget runs out)."""
+    """Best wall time of `fn` over `repeat` runs (fewer if the budget runs out), after one warm-up."""
+    fn()
+    synchronize()
     times = []
     start = time.perf_counter()
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
+        synchronize()
         times.append(time.perf_counter() - t0)
         if time.perf_counter() - start > budget_s:
             break
     return min(times)
 
 
-def bench_shapley(sizes, tau: float = 0.1) -> None:
-    print(f"{'k':>5} {'batched (ms)':>13} {'loop (ms)':>11} {'speed-up':>9} {'max |diff|':>11}")
+def bench_shapley(sizes, tau: float = 0.1, device: str = "cpu") -> None:
+    print(f"{'k':>5} {'batched (ms)':>13} {'loop (ms)':>11} {'speed-up':>9} {'max |diff|':>11}   [{device}]")
     for k in sizes:
-        sim = torch.rand(k, k) * 2 - 1
+        sim = (torch.rand(k, k) * 2 - 1).to(device)
         batched = best_time(lambda: cyclic_shapley(sim, tau, generator=torch.Generator().manual_seed(0)), 50)
         permutation = torch.randperm(k, generator=torch.Generator().manual_seed(0))
-        loop_values = cyclic_shapley_loop(sim, tau, permutation)
-        loop = best_time(lambda: cyclic_shapley_loop(sim, tau, permutation), 3 if k <= 64 else 1)
+        loop_values = cyclic_shapley_loop(sim, tau, permutation.to(device))
+        loop = best_time(lambda: cyclic_shapley_loop(sim, tau, permutation.to(device)), 3 if k <= 64 else 1)
         diff = (cyclic_shapley(sim, tau, generator=torch.Generator().manual_seed(0)) - loop_values).abs().max()
         print(f"{k:>5} {batched * 1e3:>13.3f} {loop * 1e3:>11.1f} {loop / batched:>8.0f}x {diff.item():>11.2e}")
 
 
-def paper_batch(batch: int, text_tokens: int, context_tokens: int, words: int, image_size: int = 224):
+def paper_batch(batch: int, text_tokens: int, context_tokens: int, words: int, image_size: int = 224, device="cpu"):
     length = text_tokens + context_tokens
     context_mask = torch.zeros(batch, length, dtype=torch.long)
     context_mask[:, text_tokens:-1] = 1
-    return {
+    inputs = {
         "input_ids": torch.randint(1000, 30000, (batch, length)),
         "attention_mask": torch.ones(batch, length, dtype=torch.long),
         "token_type_ids": context_mask.clone(),
@@ -66,13 +74,14 @@ def paper_batch(batch: int, text_tokens: int, context_tokens: int, words: int, i
         "image_mask": torch.ones(batch, dtype=torch.long),
         "labels": torch.zeros(batch, words, dtype=torch.long),
     }
+    return {name: tensor.to(device) for name, tensor in inputs.items()}
 
 
-def bench_step(batch: int, steps: int) -> None:
+def bench_step(batch: int, steps: int, device: str = "cpu") -> None:
     torch.manual_seed(0)
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
-    model = ShapCAForTokenClassification(ShapCAConfig(id2label=dict(enumerate(labels)))).train()
-    inputs = paper_batch(batch, text_tokens=40, context_tokens=24, words=30)
+    model = ShapCAForTokenClassification(ShapCAConfig(id2label=dict(enumerate(labels)))).to(device).train()
+    inputs = paper_batch(batch, text_tokens=40, context_tokens=24, words=30, device=device)
 
     def step():
         model.zero_grad(set_to_none=True)
@@ -81,7 +90,7 @@ def bench_step(batch: int, steps: int) -> None:
     step_time = best_time(step, steps, budget_s=600)
 
     width, config = model.config.text_config.hidden_size, model.config
-    vectors = [torch.randn(batch, width, requires_grad=True) for _ in range(3)]
+    vectors = [torch.randn(batch, width, device=device, requires_grad=True) for _ in range(3)]
 
     def alignment():
         text, context, image = vectors
@@ -90,7 +99,8 @@ def bench_step(batch: int, steps: int) -> None:
         loss.backward()
 
     align_time = best_time(alignment, 50)
-    print(f"paper configuration, batch {batch}, CPU threads {torch.get_num_threads()}")
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU threads {torch.get_num_threads()}"
+    print(f"paper configuration, batch {batch}, {where}")
     print(f"  forward+backward step: {step_time:.2f} s (best of {steps})")
     print(f"  two alignment losses, forward+backward: {align_time * 1e3:.2f} ms")
     print(f"  alignment share of the step: {100 * align_time / step_time:.3f} %")
@@ -102,10 +112,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=28)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--skip-step", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
-    bench_shapley([int(k) for k in args.sizes.split(",")])
+    bench_shapley([int(k) for k in args.sizes.split(",")], device=args.device)
     if not args.skip_step:
-        bench_step(args.batch, args.steps)
+        bench_step(args.batch, args.steps, device=args.device)
 
 
 if __name__ == "__main__":
