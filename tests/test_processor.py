@@ -64,9 +64,11 @@ def test_pos_as_tags_or_ids_and_grid_labels(processor):
 
 
 def test_save_and_load_through_auto_processor(tmp_path, processor):
+    processor.pos_tagger = "none"  # the tagger a checkpoint was trained with travels with it
     processor.save_pretrained(tmp_path)
     loaded = AutoProcessor.from_pretrained(tmp_path)
     assert isinstance(loaded, ShapCAProcessor) and loaded.max_length == processor.max_length
+    assert loaded.pos_tagger == "none"
     image = Image.new("RGB", (50, 50), (0, 128, 255))
     first = processor(["the", "cat"], context="a dog", images=[image])
     second = loaded(["the", "cat"], context="a dog", images=[image])
