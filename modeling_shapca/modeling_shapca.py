@@ -15,7 +15,7 @@ from transformers.utils import ModelOutput, logging
 
 from .configuration_shapca import ShapCAConfig
 from .fusion import AdaptiveFusion
-from .heads import CRFTagger, WordPairContrastiveHead
+from .heads import CRFTagger, WordPairContrastiveHead, bio_transition_constraints
 from .shapley import info_nce_loss, shapley_contrastive_loss
 
 logger = logging.get_logger(__name__)
@@ -98,6 +98,11 @@ class ShapCAPreTrainedModel(PreTrainedModel):
         if isinstance(module, CRFTagger):
             for parameter in (module.crf.start_transitions, module.crf.end_transitions, module.crf.transitions):
                 init.uniform_(parameter, -0.1, 0.1)
+            # The BIO constraints are buffers derived from the labels, not weights: from_pretrained
+            # builds the model without data, so they are filled in again here.
+            allowed_start, allowed = bio_transition_constraints(self.config.id2label)
+            init.copy_(module.allowed_start, allowed_start)
+            init.copy_(module.allowed, allowed)
         else:
             super()._init_weights(module)
 

@@ -30,8 +30,15 @@ def test_save_and_load_give_identical_outputs(tmp_path, task):
     assert "model.safetensors" in files and not any(name.endswith(".bin") for name in files)
     loaded = type(model).from_pretrained(tmp_path).eval()
     with torch.no_grad():
-        torch.testing.assert_close(loaded(**inputs).logits, model(**inputs).logits)
+        logits = loaded(**inputs).logits
+        torch.testing.assert_close(logits, model(**inputs).logits)
     assert loaded.config.id2label == model.config.id2label
+    word_mask = inputs["word_index"] >= 0
+    assert torch.equal(loaded.decode(logits, word_mask), model.decode(logits, word_mask))
+    if task == "ner":  # the BIO constraints are rebuilt on load (they are not stored weights)
+        assert torch.equal(loaded.head.allowed, model.head.allowed)
+        assert torch.equal(loaded.head.allowed_start, model.head.allowed_start)
+        assert not loaded.head.allowed_start.all()
 
 
 def test_config_round_trip_through_auto_config(tmp_path):

@@ -13,14 +13,14 @@ import run_mie
 from processing.pipeline_shapca import split_words
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--demo_train_size", "840", "--demo_validation_size", "28", "--demo_test_size", "28", "--report_to", "none",
+SMALL = ["--demo_train_size", "1400", "--demo_validation_size", "28", "--demo_test_size", "28", "--report_to", "none",
          "--do_eval", "false", "--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def ner_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("ner") / "checkpoint"
-    run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), *SMALL, "--num_train_epochs", "5"])
+    run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), *SMALL, "--num_train_epochs", "6"])
     return out
 
 
