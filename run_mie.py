@@ -28,8 +28,8 @@ import torch
 import transformers
 import yaml
 from transformers import (
+    AutoConfig,
     AutoImageProcessor,
-    AutoModelForTokenClassification,
     AutoProcessor,
     AutoTokenizer,
     BertTokenizer,
@@ -607,7 +607,9 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     """``--do_predict --predict_file``: predictions of a trained checkpoint for new examples."""
     if not model_args.model_name_or_path:
         raise ValueError("--predict_file needs --model_name_or_path, a trained checkpoint.")
-    model = AutoModelForTokenClassification.from_pretrained(model_args.model_name_or_path).eval()
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+    model_class = ShapCAForTokenClassification if config.task == "ner" else ShapCAForWordPairTagging
+    model = model_class.from_pretrained(model_args.model_name_or_path).eval()
     processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
     # Tag the words as the checkpoint was trained (the processor keeps the tagger's name).
     tagger = PosTagger(getattr(processor, "pos_tagger", data_args.pos_tagger), cache_dir=pos_cache(data_args))

@@ -74,6 +74,13 @@ def test_word_pair_demo_end_to_end(tmp_path):
     record = json.loads((out / "predictions_test.jsonl").read_text().splitlines()[0])
     assert set(record["gold"]) == {"entities", "relations"} and set(record["pred"]) == {"entities", "relations"}
 
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"words": ["Austin", "and", "Eden", "spotted", "together", "today"]}) + "\n")
+    run_mie.main(["--model_name_or_path", str(out), "--do_predict", "--predict_file", str(new),
+                  "--output_dir", str(tmp_path / "pred"), "--report_to", "none"])  # fmt: skip
+    predicted = json.loads((tmp_path / "pred" / "predictions_predict.jsonl").read_text())
+    assert set(predicted["pred"]) == {"entities", "relations"}
+
 
 def test_resume_from_checkpoint(tmp_path):
     steps = ["--max_steps", "4", "--eval_strategy", "steps", "--save_strategy", "steps", "--eval_steps", "2",
