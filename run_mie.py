@@ -41,7 +41,7 @@ from transformers import (
 )
 from transformers.integrations import is_tensorboard_available
 
-from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification, ShapCAForWordPairTagging
+from modeling_shapca import MODEL_FOR_TASK, ShapCAConfig
 from processing import ShapCADataCollator, ShapCAProcessor
 from processing.contexts import read_context_lines
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS, corpus_task, load_corpus
@@ -244,12 +244,13 @@ def build_processor(model_args: ModelArguments, data_args: DataArguments, corpus
 
 
 def build_model(model_args: ModelArguments, labels: list[str], task: str, processor: ShapCAProcessor):
-    model_class = ShapCAForTokenClassification if task == "ner" else ShapCAForWordPairTagging
+    config_task = "ner" if task == "ner" else "word_pair"
+    model_class = MODEL_FOR_TASK[config_task]
     if model_args.model_name_or_path:
         return model_class.from_pretrained(model_args.model_name_or_path)
     settings = dict(
         model_args.config_switches(),
-        task="ner" if task == "ner" else "word_pair",
+        task=config_task,
         id2label=dict(enumerate(labels)),
         max_words=max(512, processor.max_length),
     )
@@ -608,8 +609,7 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     if not model_args.model_name_or_path:
         raise ValueError("--predict_file needs --model_name_or_path, a trained checkpoint.")
     config = AutoConfig.from_pretrained(model_args.model_name_or_path)
-    model_class = ShapCAForTokenClassification if config.task == "ner" else ShapCAForWordPairTagging
-    model = model_class.from_pretrained(model_args.model_name_or_path).eval()
+    model = MODEL_FOR_TASK[config.task].from_pretrained(model_args.model_name_or_path).eval()
     processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
     # Tag the words as the checkpoint was trained (the processor keeps the tagger's name).
     tagger = PosTagger(getattr(processor, "pos_tagger", data_args.pos_tagger), cache_dir=pos_cache(data_args))

@@ -9,6 +9,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
 from .configuration_shapca import UPOS_TAGS, ShapCAConfig
 from .modeling_shapca import (
+    MODEL_FOR_TASK,
     ShapCAForTokenClassification,
     ShapCAForWordPairTagging,
     ShapCAModel,
@@ -29,6 +30,7 @@ ShapCAForTokenClassification.register_for_auto_class("AutoModelForTokenClassific
 ShapCAForWordPairTagging.register_for_auto_class("AutoModelForTokenClassification")
 
 __all__ = [
+    "MODEL_FOR_TASK",
     "UPOS_TAGS",
     "ShapCAConfig",
     "ShapCAModel",

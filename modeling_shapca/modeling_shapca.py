@@ -409,7 +409,11 @@ class ShapCAForWordPairTagging(ShapCATaggingModel):
         return self.head(encoded.word_features, encoded.pos_features, encoded.position_features)
 
 
+# The task model of each `config.task`.
+MODEL_FOR_TASK = {"ner": ShapCAForTokenClassification, "word_pair": ShapCAForWordPairTagging}
+
 __all__ = [
+    "MODEL_FOR_TASK",
     "ShapCAPreTrainedModel",
     "ShapCAModel",
     "ShapCAForTokenClassification",

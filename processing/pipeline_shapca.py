@@ -167,10 +167,10 @@ class MultimodalExtractionPipeline(Pipeline):
                 for e in bio_entities(tags)
             ]
         entities, relations = [], []
+        label_ids = {label: int(i) for i, label in id2label.items()}
         for row, (a, b) in enumerate(ranges):
             size = b - a
             found, links = decode_grid(predictions[row, :size, :size], id2label)
-            label_ids = {label: int(i) for i, label in id2label.items()}
             base = len(entities)
             for e in found:
                 block = probabilities[row, e["start"] : e["end"], e["start"] : e["end"], label_ids[e["type"]]]

@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from modeling_shapca import ShapCAConfig
+from modeling_shapca import MODEL_FOR_TASK, ShapCAConfig
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 GRID_LABELS = ["none", "PER", "LOC", "works_for", "lives_in"]
@@ -72,6 +72,12 @@ def random_inputs(
         inputs["pixel_values"] = torch.randn(batch, 3, image_size, image_size, generator=generator)
         inputs["image_mask"] = torch.ones(batch, dtype=torch.long)
     return inputs
+
+
+def build_model(config: ShapCAConfig):
+    """The task model of a config, seeded, in eval mode."""
+    torch.manual_seed(0)
+    return MODEL_FOR_TASK[config.task](config).eval()
 
 
 @pytest.fixture

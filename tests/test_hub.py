@@ -8,17 +8,14 @@ import textwrap
 
 import pytest
 import torch
-from conftest import random_inputs, tiny_config
+from conftest import build_model, random_inputs, tiny_config
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
-from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification, ShapCAForWordPairTagging, ShapCAModel
+from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification, ShapCAModel
 
 
 def build(task):
-    torch.manual_seed(0)
-    config = tiny_config(task)
-    model_class = ShapCAForTokenClassification if task == "ner" else ShapCAForWordPairTagging
-    return model_class(config).eval()
+    return build_model(tiny_config(task))
 
 
 @pytest.mark.parametrize("task", ["ner", "word_pair"])

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 import torch
-from conftest import GRID_LABELS, NER_LABELS, random_inputs, tiny_config
+from conftest import GRID_LABELS, NER_LABELS, build_model, random_inputs, tiny_config
 
 from modeling_shapca import (
     ShapCAConfig,
@@ -14,12 +14,6 @@ from modeling_shapca import (
 )
 from modeling_shapca.fusion import context_bias
 from modeling_shapca.heads import CRFTagger, bio_transition_constraints
-
-
-def build(config):
-    torch.manual_seed(0)
-    model_class = ShapCAForTokenClassification if config.task == "ner" else ShapCAForWordPairTagging
-    return model_class(config).eval()
 
 
 def test_alignment_loss_alone_reaches_both_encoders(ner_config):
@@ -34,7 +28,7 @@ def test_alignment_loss_alone_reaches_both_encoders(ner_config):
 
 
 def test_single_example_batch_has_zero_alignment_and_finite_loss(ner_config):
-    model = build(ner_config).train()
+    model = build_model(ner_config).train()
     out = model(labels=torch.zeros(1, 5, dtype=torch.long), **random_inputs(batch=1))
     assert out.loss_semantic.item() == 0.0 and out.loss_modality.item() == 0.0
     assert torch.isfinite(out.loss)
@@ -54,7 +48,7 @@ def pad_inputs(inputs, extra_words=3, extra_tokens=4):
 
 @pytest.mark.parametrize("task", ["ner", "word_pair"])
 def test_padding_never_changes_outputs(task):
-    model = build(tiny_config(task))
+    model = build_model(tiny_config(task))
     inputs = random_inputs()
     # A shorter second example: its last two words and three tokens are padding already.
     inputs["word_index"][1, 3:] = -1
@@ -74,7 +68,7 @@ def test_padding_never_changes_outputs(task):
 
 
 def test_example_without_image_ignores_its_pixels(ner_config):
-    model = build(ner_config)
+    model = build_model(ner_config)
     inputs = random_inputs()
     inputs["image_mask"][1] = 0
     other = dict(inputs, pixel_values=inputs["pixel_values"].clone())
@@ -149,7 +143,7 @@ def test_bio_constraints():
 
 
 def test_crf_rejects_unlabelled_words(ner_config):
-    model = build(ner_config)
+    model = build_model(ner_config)
     labels = torch.zeros(3, 5, dtype=torch.long)
     labels[0, 2] = -100
     with pytest.raises(ValueError, match="needs a tag for every word"):
@@ -157,7 +151,7 @@ def test_crf_rejects_unlabelled_words(ner_config):
 
 
 def test_word_pair_probabilities_and_formula(pair_config):
-    model = build(pair_config)
+    model = build_model(pair_config)
     inputs = random_inputs()
     with torch.no_grad():
         logits = model(**inputs).logits
@@ -177,7 +171,7 @@ def test_word_pair_probabilities_and_formula(pair_config):
 
 
 def test_word_pair_loss_and_decode_ignore_lower_triangle(pair_config):
-    model = build(pair_config)
+    model = build_model(pair_config)
     inputs = random_inputs()
     grid = torch.randint(0, len(GRID_LABELS), (3, 5, 5))
     out = model(labels=grid, **inputs)
@@ -207,7 +201,7 @@ def test_word_pair_loss_and_decode_ignore_lower_triangle(pair_config):
 def test_every_ablation_builds_trains_and_predicts(switches):
     task = switches.pop("task", "ner")
     config = tiny_config(task, **switches)
-    model = build(config).train()
+    model = build_model(config).train()
     inputs = random_inputs(batch=4, with_image=config.use_image)
     labels = torch.zeros(4, 5, dtype=torch.long) if task == "ner" else torch.zeros(4, 5, 5, dtype=torch.long)
     out = model(labels=labels, **inputs)
@@ -228,7 +222,7 @@ def test_shapley_and_infonce_give_different_alignment():
     inputs = random_inputs(batch=4)
     losses = {}
     for kind in ("shapley", "infonce"):
-        model = build(tiny_config(alignment_loss=kind))
+        model = build_model(tiny_config(alignment_loss=kind))
         losses[kind] = model(**inputs).loss_semantic.item()
     assert losses["shapley"] != pytest.approx(losses["infonce"])
 
@@ -237,7 +231,7 @@ def test_image_model_needs_pixels(ner_config):
     inputs = random_inputs()
     del inputs["pixel_values"]
     with pytest.raises(ValueError, match="no pixel_values"):
-        build(ner_config)(**inputs)
+        build_model(ner_config)(**inputs)
 
 
 def test_wrong_task_is_refused():
