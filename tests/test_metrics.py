@@ -1,14 +1,36 @@
-"""Metrics against hand-counted examples."""
+"""The `evaluate` modules of metrics/ against hand-counted examples, and loaded offline by path."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from processing.metrics import mjere_scores, mre_scores, ner_scores
+from metrics import load_metric
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ner_default_and_strict_modes():
+@pytest.fixture(scope="module")
+def mner():
+    return load_metric("ner")
+
+
+@pytest.fixture(scope="module")
+def mre():
+    return load_metric("mre")
+
+
+@pytest.fixture(scope="module")
+def mjere():
+    return load_metric("mjere")
+
+
+def test_ner_default_and_strict_modes(mner):
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["I-ORG", "O"]]
     pred = [["B-PER", "I-PER", "O", "O"], ["I-ORG", "O"]]
-    scores = ner_scores(gold, pred)
+    scores = mner.compute(predictions=pred, references=gold)
     # default mode: gold entities PER, LOC, ORG (the I- start counts); predicted PER, ORG, both right
     assert scores["precision"] == 1.0 and scores["recall"] == pytest.approx(2 / 3)
     assert scores["f1"] == pytest.approx(0.8)
@@ -17,30 +39,57 @@ def test_ner_default_and_strict_modes():
     assert scores["PER_f1"] == 1.0 and scores["LOC_f1"] == 0.0
 
 
-def test_ner_rejects_misaligned_input():
+def test_ner_rejects_misaligned_input(mner):
     with pytest.raises(ValueError, match="one tag per word"):
-        ner_scores([["O", "O"]], [["O"]])
+        mner.compute(predictions=[["O"]], references=[["O", "O"]])
 
 
-def test_mre_scores_ignore_none_but_accuracy_counts_it():
+def test_mre_scores_ignore_none_but_accuracy_counts_it(mre):
     gold = ["/per/org/member_of", "None", "/per/per/peer", "None"]
     pred = ["/per/org/member_of", "/per/per/peer", "None", "None"]
-    scores = mre_scores(gold, pred)
+    scores = mre.compute(predictions=pred, references=gold)
     assert scores["precision"] == 0.5 and scores["recall"] == 0.5 and scores["f1"] == 0.5
     assert scores["accuracy"] == 0.5
 
 
-def test_mjere_triples_need_spans_types_and_relation():
+def test_mjere_triples_need_spans_types_and_relation(mjere):
     entities = [{"start": 0, "end": 1, "type": "PER"}, {"start": 2, "end": 3, "type": "ORG"}]
-    gold = [(entities, [{"head": 0, "tail": 1, "type": "member_of"}])]
+    gold = [{"entities": entities, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]}]
     wrong_type = [{"start": 0, "end": 1, "type": "LOC"}, {"start": 2, "end": 3, "type": "ORG"}]
-    pred = [(wrong_type, [{"head": 0, "tail": 1, "type": "member_of"}])]
-    scores = mjere_scores(gold, pred)
+    pred = [{"entities": wrong_type, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]}]
+    scores = mjere.compute(predictions=pred, references=gold)
     assert scores["f1"] == 0.0  # the head type is wrong
     assert scores["entity_precision"] == 0.5 and scores["entity_recall"] == 0.5
-    assert mjere_scores(gold, gold)["f1"] == 1.0
-    reversed_relation = [(entities, [{"head": 1, "tail": 0, "type": "member_of"}])]
-    assert mjere_scores(gold, reversed_relation)["f1"] == 0.0
+    assert mjere.compute(predictions=gold, references=gold)["f1"] == 1.0
+    reversed_relation = [{"entities": entities, "relations": [{"head": 1, "tail": 0, "type": "member_of"}]}]
+    assert mjere.compute(predictions=reversed_relation, references=gold)["f1"] == 0.0
+
+
+def test_modules_load_offline_by_relative_and_absolute_path():
+    """A fresh process with every Hugging Face library offline and no reachable Hub loads each module by path."""
+    script = """
+import os
+
+import evaluate
+
+for name in ("mner", "mre", "mjere"):
+    for path in (f"metrics/{name}", os.path.abspath(f"metrics/{name}")):
+        module = evaluate.load(path)
+        assert module.name == name and "Shapley Value-based" in module.citation, (path, module.name)
+print(evaluate.load("metrics/mre").compute(predictions=["a", "None"], references=["a", "b"])["recall"])
+"""
+    offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
+    env = {**os.environ, **offline, "HF_ENDPOINT": "http://127.0.0.1:9", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", script], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0.5"
+
+
+def test_load_metric_names_the_tasks():
+    with pytest.raises(ValueError, match="Unknown task 'ner2'"):
+        load_metric("ner2")
 
 
 def test_bio_entities():
