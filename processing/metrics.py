@@ -1,20 +1,12 @@
-"""The metrics of the paper's Table 1, on labels and spans (never on tensors)."""
+"""Transitional: the scores of the paper's Table 1 now live in the `evaluate` modules of ``metrics/``.
+
+``ner_scores``, ``mre_scores`` and ``mjere_scores`` keep their old signatures for ``run_mie.py``
+until it calls ``metrics.load_metric`` itself; then this file goes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-from seqeval.scheme import IOB2
-
-NO_RELATION = "None"
-
-
-def precision_recall_f1(true_positives: int, predicted: int, gold: int) -> dict[str, float]:
-    precision = true_positives / predicted if predicted else 0.0
-    recall = true_positives / gold if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def bio_entities(tags: Sequence[str]) -> list[dict]:
@@ -33,72 +25,30 @@ def bio_entities(tags: Sequence[str]) -> list[dict]:
     return entities
 
 
-def ner_scores(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Entity-level micro precision/recall/F1 (seqeval).
+def _load_metric(task: str):
+    # Imported when scoring, so that importing bio_entities needs no `metrics` folder on the path.
+    from metrics import load_metric
 
-    The plain keys use seqeval's default (CoNLL) mode, which also counts entities that start
-    with ``I-``; ``strict_*`` use strict IOB2, which does not. Per-type F1 as ``<TYPE>_f1``.
-    """
-    if [len(s) for s in gold_tags] != [len(s) for s in pred_tags]:
-        raise ValueError("gold_tags and pred_tags must have one tag per word, sentence by sentence.")
-    gold, pred = [list(s) for s in gold_tags], [list(s) for s in pred_tags]
-    scores = {
-        "precision": precision_score(gold, pred, zero_division=0),
-        "recall": recall_score(gold, pred, zero_division=0),
-        "f1": f1_score(gold, pred, zero_division=0),
-        "strict_precision": precision_score(gold, pred, mode="strict", scheme=IOB2, zero_division=0),
-        "strict_recall": recall_score(gold, pred, mode="strict", scheme=IOB2, zero_division=0),
-        "strict_f1": f1_score(gold, pred, mode="strict", scheme=IOB2, zero_division=0),
-    }
-    report = classification_report(gold, pred, output_dict=True, zero_division=0)
-    for entity_type, values in report.items():
-        if not entity_type.endswith(" avg"):
-            scores[f"{entity_type}_f1"] = values["f1-score"]
-    return {key: float(value) for key, value in scores.items()}
+    return load_metric(task)
+
+
+def ner_scores(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Entity-level scores of BIO tags, from ``metrics/mner``."""
+    return _load_metric("ner").compute(predictions=pred_tags, references=gold_tags)
 
 
 def mre_scores(gold: Sequence[str], pred: Sequence[str]) -> dict[str, float]:
-    """Micro precision/recall/F1 over the relations other than ``None``, and accuracy."""
-    if len(gold) != len(pred):
-        raise ValueError(f"gold has {len(gold)} relations but pred has {len(pred)}.")
-    true_positives = sum(g == p and g != NO_RELATION for g, p in zip(gold, pred))
-    scores = precision_recall_f1(
-        true_positives, sum(p != NO_RELATION for p in pred), sum(g != NO_RELATION for g in gold)
-    )
-    scores["accuracy"] = sum(g == p for g, p in zip(gold, pred)) / len(gold) if gold else 0.0
-    return scores
-
-
-def _entity_keys(entities: Sequence[Mapping]) -> list[tuple]:
-    return [(e["start"], e["end"], e["type"]) for e in entities]
-
-
-def _triples(entities: Sequence[Mapping], relations: Sequence[Mapping]) -> set[tuple]:
-    keys = _entity_keys(entities)
-    return {(keys[r["head"]], keys[r["tail"]], r["type"]) for r in relations}
+    """Relation scores over the labels other than ``None``, and accuracy, from ``metrics/mre``."""
+    return _load_metric("mre").compute(predictions=pred, references=gold)
 
 
 def mjere_scores(
     gold: Sequence[tuple[Sequence[Mapping], Sequence[Mapping]]],
     pred: Sequence[tuple[Sequence[Mapping], Sequence[Mapping]]],
 ) -> dict[str, float]:
-    """Joint triple scores (both spans, both types and the relation right) and entity scores.
+    """Triple and entity scores of ``(entities, relations)`` pairs, from ``metrics/mjere``."""
 
-    Each item is ``(entities, relations)`` as in the JMERE corpus. Keys: ``precision``,
-    ``recall``, ``f1`` (triples, MJERE_j) and ``entity_precision``, ``entity_recall``,
-    ``entity_f1`` (MJERE_e).
-    """
-    if len(gold) != len(pred):
-        raise ValueError(f"gold has {len(gold)} sentences but pred has {len(pred)}.")
-    counts = {"triple": [0, 0, 0], "entity": [0, 0, 0]}  # true positives, predicted, gold
-    for (gold_entities, gold_relations), (pred_entities, pred_relations) in zip(gold, pred):
-        for kind, gold_set, pred_set in (
-            ("triple", _triples(gold_entities, gold_relations), _triples(pred_entities, pred_relations)),
-            ("entity", set(_entity_keys(gold_entities)), set(_entity_keys(pred_entities))),
-        ):
-            counts[kind][0] += len(gold_set & pred_set)
-            counts[kind][1] += len(pred_set)
-            counts[kind][2] += len(gold_set)
-    scores = precision_recall_f1(*counts["triple"])
-    scores.update({f"entity_{key}": value for key, value in precision_recall_f1(*counts["entity"]).items()})
-    return scores
+    def structures(pairs):
+        return [{"entities": list(entities), "relations": list(relations)} for entities, relations in pairs]
+
+    return _load_metric("mjere").compute(predictions=structures(pred), references=structures(gold))
