@@ -12,6 +12,7 @@ from conftest import (
     write_mnre,
     write_twitter,
 )
+from huggingface_hub import DatasetCard
 
 from processing.contexts import ContextStore
 from processing.corpora import CorpusFormatError, export_corpus, load_corpus
@@ -146,8 +147,13 @@ def test_unknown_corpus_and_missing_folder(tmp_path):
 def test_export_writes_parquet_and_a_card_that_loads_back(tmp_path):
     corpus = load_corpus("twitter2017", write_twitter(tmp_path / "tw"), cache_dir=tmp_path / "cache")
     out = export_corpus(corpus, tmp_path / "export", name="twitter2017")
-    card = (out / "README.md").read_text()
-    assert card.startswith("---\n") and "num_examples: 2" in card and "class_label" in card and "Licence" in card
+    card = DatasetCard.load(out / "README.md")
+    assert card.data.pretty_name == "twitter2017" and "class_label" in str(card)
+    assert [(s["name"], s["num_examples"]) for s in card.data.dataset_info["splits"]] == [
+        (split, len(part)) for split, part in corpus.items()
+    ]
+    assert "Source: UMT release" in card.text and "Licence: Research use only" in card.text
+    assert "| train | 2 |" in card.text and "`ner_tags`" in card.text
     reloaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache2"))
     assert reloaded["train"]["words"] == corpus["train"]["words"]
     assert reloaded["train"].features["ner_tags"].feature.names == corpus["train"].features["ner_tags"].feature.names

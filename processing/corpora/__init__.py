@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
-import yaml
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..contexts import MissingContextError
 from .base import CorpusFormatError, MIEBuilder, fingerprint_files
@@ -101,6 +102,27 @@ def load_corpus(
     return builder.as_dataset()
 
 
+# The README that export_corpus writes (Jinja); huggingface_hub renders {{ card_data }} as the YAML header.
+DATASET_CARD = """\
+---
+{{ card_data }}
+---
+# {{ name }}
+
+Source: {{ source }}.
+
+Licence: {{ licence }}
+
+| split | examples |
+|---|---|
+{% for split, part in dataset.items() -%}
+| {{ split }} | {{ part | length }} |
+{% endfor %}
+Columns: {{ columns }}.
+Exported with `processing.corpora.export_corpus` of the Shap-CA library.
+"""
+
+
 def export_corpus(
     dataset: datasets.DatasetDict,
     out_dir: str | os.PathLike,
@@ -116,40 +138,34 @@ def export_corpus(
     """
     out_dir = Path(out_dir)
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    splits = datasets.SplitDict()
     for split, part in dataset.items():
         part.to_parquet(out_dir / "data" / f"{split}.parquet")
+        splits.add(datasets.SplitInfo(name=split, num_bytes=part.data.nbytes, num_examples=len(part)))
     features = next(iter(dataset.values())).features
-    metadata = {
-        "pretty_name": name,
-        "language": ["en"],
-        "task_categories": ["token-classification"],
-        "configs": [
+    card_data = DatasetCardData(
+        pretty_name=name,
+        language=["en"],
+        task_categories=["token-classification"],
+        configs=[
             {
                 "config_name": "default",
                 "data_files": [{"split": split, "path": f"data/{split}.parquet"} for split in dataset],
             }
         ],
-        "dataset_info": {
-            "features": features._to_yaml_list(),
-            "splits": [{"name": split, "num_examples": len(part)} for split, part in dataset.items()],
-        },
-    }
-    body = [
-        f"# {name}",
-        "",
-        f"Source: {source or SOURCES.get(name, 'unknown')}.",
-        "",
-        f"Licence: {licence}",
-        "",
-        "| split | examples |",
-        "|---|---|",
-        *(f"| {split} | {len(part)} |" for split, part in dataset.items()),
-        "",
-        "Columns: " + ", ".join(f"`{column}`" for column in features) + ".",
-        "Exported with `processing.corpora.export_corpus` of the Shap-CA library.",
-    ]
-    card = "---\n" + yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True) + "---\n" + "\n".join(body) + "\n"
-    (out_dir / "README.md").write_text(card, encoding="utf-8")
+    )
+    infos = DatasetInfosDict({"default": datasets.DatasetInfo(features=features, splits=splits)})
+    infos.to_dataset_card_data(card_data)  # dataset_info: features and splits, as load_dataset reads them
+    card = DatasetCard.from_template(
+        card_data,
+        template_str=DATASET_CARD,
+        name=name,
+        source=source or SOURCES.get(name, "unknown"),
+        licence=licence,
+        dataset=dataset,
+        columns=", ".join(f"`{column}`" for column in features),
+    )
+    card.save(out_dir / "README.md")
     return out_dir
 
 
