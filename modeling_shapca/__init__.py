@@ -1,14 +1,23 @@
 """Shap-CA for Hugging Face transformers.
 
-Importing the package registers the model with the Auto classes (`AutoConfig`, `AutoModel`,
+Importing the package registers the models with the Auto classes (`AutoConfig`, `AutoModel`,
 `AutoModelForTokenClassification`) and marks the classes for remote code, so that
 `save_pretrained` writes `auto_map` and copies the modeling files next to the weights.
+
+Each kind of checkpoint has a model type of its own, so one Auto route serves it with the
+library imported and without it (`trust_remote_code=True`):
+
+| checkpoint | model type | config | `AutoModel` | `AutoModelForTokenClassification` |
+|---|---|---|---|---|
+| CRF tagger (NER) | `shapca` | `ShapCAConfig` | `ShapCAModel` | `ShapCAForTokenClassification` |
+| word pairs (MRE, MJERE) | `shapca_word_pair` | `ShapCAWordPairConfig` | `ShapCAWordPairModel` | `ShapCAForWordPairTagging` |
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
-from .configuration_shapca import UPOS_TAGS, ShapCAConfig
+from .configuration_shapca import ShapCAConfig, ShapCAWordPairConfig
 from .modeling_shapca import (
+    BASE_MODEL_FOR_TASK,
     MODEL_FOR_TASK,
     ShapCAForTokenClassification,
     ShapCAForWordPairTagging,
@@ -16,24 +25,25 @@ from .modeling_shapca import (
     ShapCAModelOutput,
     ShapCAPreTrainedModel,
     ShapCATaggingOutput,
+    ShapCAWordPairModel,
 )
 
-AutoConfig.register(ShapCAConfig.model_type, ShapCAConfig, exist_ok=True)
-AutoModel.register(ShapCAConfig, ShapCAModel, exist_ok=True)
-AutoModelForTokenClassification.register(ShapCAConfig, ShapCAForTokenClassification, exist_ok=True)
-
-ShapCAConfig.register_for_auto_class()
-ShapCAModel.register_for_auto_class("AutoModel")
-ShapCAForTokenClassification.register_for_auto_class("AutoModelForTokenClassification")
-# No Auto class exists for word-pair grids; a word-pair checkpoint loads through
-# AutoModelForTokenClassification with trust_remote_code=True (its auto_map names this class).
-ShapCAForWordPairTagging.register_for_auto_class("AutoModelForTokenClassification")
+for task, task_model in MODEL_FOR_TASK.items():
+    config_class, base_model = task_model.config_class, BASE_MODEL_FOR_TASK[task]
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, base_model, exist_ok=True)
+    AutoModelForTokenClassification.register(config_class, task_model, exist_ok=True)
+    config_class.register_for_auto_class()
+    base_model.register_for_auto_class("AutoModel")
+    task_model.register_for_auto_class("AutoModelForTokenClassification")
 
 __all__ = [
+    "BASE_MODEL_FOR_TASK",
     "MODEL_FOR_TASK",
-    "UPOS_TAGS",
     "ShapCAConfig",
+    "ShapCAWordPairConfig",
     "ShapCAModel",
+    "ShapCAWordPairModel",
     "ShapCAPreTrainedModel",
     "ShapCAForTokenClassification",
     "ShapCAForWordPairTagging",

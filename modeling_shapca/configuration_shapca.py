@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
-
-# Universal POS tags (https://universaldependencies.org/u/pos/) plus padding (id 0) and
-# unknown (id 1). The processor maps spaCy's tags through this list; the embedding table of
-# the model has one row per entry.
-UPOS_TAGS = (
-    "<pad>", "<unk>",
-    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
-    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
-)  # fmt: skip
-
 
 @strict
 class ShapCAConfig(PreTrainedConfig):
@@ -35,8 +25,6 @@ class ShapCAConfig(PreTrainedConfig):
         use_image (`bool`, defaults to `True`):
             `False` is the "w/o Image" setting: no vision tower is built, fusion sees text only and
             there is no context-image alignment.
-        task (`"ner"` or `"word_pair"`, defaults to `"ner"`):
-            Which head the task models use: a CRF over BIO tags, or the word-pair grid.
         fusion_hidden_size (`int`, *optional*):
             Width D of the fusion block; defaults to the text encoder's width.
         fusion_num_heads (`int`, defaults to 12):
@@ -45,8 +33,9 @@ class ShapCAConfig(PreTrainedConfig):
             `False` is "w/o Context in Fusion": plain cross-attention, without the context bias and gates.
         fusion_dropout (`float`, defaults to 0.1):
             Dropout on the attention weights and the fused features.
-        num_pos_tags (`int`, defaults to `len(UPOS_TAGS)`):
-            Size of the part-of-speech vocabulary (padding and unknown included).
+        num_pos_tags (`int`, defaults to 19):
+            Size of the part-of-speech vocabulary: the 17 universal POS tags plus padding and
+            unknown (the processor's `UPOS_TAGS`).
         feature_embedding_size (`int`, defaults to 100):
             Width of the POS (`M^s`) and word-position (`M^p`) embeddings.
         max_words (`int`, defaults to 512):
@@ -86,6 +75,8 @@ class ShapCAConfig(PreTrainedConfig):
     """
 
     model_type = "shapca"
+    # The head of the task model: a CRF over BIO tags. `ShapCAWordPairConfig` says "word_pair".
+    task: ClassVar[str] = "ner"
     sub_configs_defaults = {
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert"),
         "vision_config": SubConfigSpec(
@@ -96,12 +87,11 @@ class ShapCAConfig(PreTrainedConfig):
     text_config: PreTrainedConfig | dict | None = None
     vision_config: PreTrainedConfig | dict | None = None
     use_image: bool = True
-    task: Literal["ner", "word_pair"] = "ner"
     fusion_hidden_size: int | None = None
     fusion_num_heads: int = 12
     fusion_use_context: bool = True
     fusion_dropout: float = 0.1
-    num_pos_tags: int = len(UPOS_TAGS)
+    num_pos_tags: int = 19
     feature_embedding_size: int = 100
     max_words: int = 512
     head_hidden_size: int = 256
@@ -126,7 +116,6 @@ class ShapCAConfig(PreTrainedConfig):
     def validate_shapca(self):
         """Reject settings that cannot build a model, with the fix in the message."""
         choices = {
-            "task": ("ner", "word_pair"),
             "sentence_pooling": ("mean", "cls"),
             "alignment_loss": ("shapley", "infonce", "none"),
             "alignment_players": ("context", "direct"),
@@ -145,4 +134,24 @@ class ShapCAConfig(PreTrainedConfig):
             raise ValueError(f"alpha and beta must be >= 0, got alpha={self.alpha}, beta={self.beta}.")
 
 
-__all__ = ["ShapCAConfig", "UPOS_TAGS"]
+@strict
+class ShapCAWordPairConfig(ShapCAConfig):
+    r"""
+    Configuration of [`ShapCAForWordPairTagging`] (relation extraction, joint entity-relation
+    extraction): the same fields as [`ShapCAConfig`], under a model type of its own so that each
+    Auto class maps a word-pair checkpoint to the word-pair classes.
+
+    Example:
+
+    ```python
+    >>> from modeling_shapca import ShapCAForWordPairTagging, ShapCAWordPairConfig
+    >>> config = ShapCAWordPairConfig(id2label={0: "None", 1: "PER", 2: "couple", 3: "couple^-1"})
+    >>> model = ShapCAForWordPairTagging(config)
+    ```
+    """
+
+    model_type = "shapca_word_pair"
+    task: ClassVar[str] = "word_pair"
+
+
+__all__ = ["ShapCAConfig", "ShapCAWordPairConfig"]

@@ -13,7 +13,7 @@ from transformers import initialization as init
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import ModelOutput, logging
 
-from .configuration_shapca import ShapCAConfig
+from .configuration_shapca import ShapCAConfig, ShapCAWordPairConfig
 from .fusion import AdaptiveFusion
 from .heads import CRFTagger, WordPairContrastiveHead, bio_transition_constraints
 from .shapley import info_nce_loss, shapley_contrastive_loss
@@ -89,8 +89,9 @@ class ShapCAPreTrainedModel(PreTrainedModel):
         from a task checkpoint too.
         """
         if self._auto_class is not None:
+            base_model = BASE_MODEL_FOR_TASK[self.config.task]
             auto_map = dict(getattr(self.config, "auto_map", None) or {})
-            auto_map.setdefault("AutoModel", f"{ShapCAModel.__module__.rsplit('.', 1)[-1]}.{ShapCAModel.__name__}")
+            auto_map.setdefault("AutoModel", f"{base_model.__module__.rsplit('.', 1)[-1]}.{base_model.__name__}")
             self.config.auto_map = auto_map
         return super().save_pretrained(save_directory, *args, **kwargs)
 
@@ -122,7 +123,7 @@ class ShapCAPreTrainedModel(PreTrainedModel):
             vision_model_name_or_path: an image backbone checkpoint loadable by `AutoModel`, e.g.
                 `"timm/resnet152.a1h_in1k"`. `None` with `use_image=True` gives a randomly initialised
                 backbone from `config_kwargs["vision_config"]` (default ResNet-152).
-            config_kwargs: any other `ShapCAConfig` field (`id2label`, `task`, `alpha`, ...).
+            config_kwargs: any other field of the class's config (`id2label`, `alpha`, ...).
         """
         text_config = AutoConfig.from_pretrained(text_model_name_or_path)
         text_model = AutoModel.from_pretrained(text_model_name_or_path, **_without_pooler(text_config))
@@ -134,13 +135,12 @@ class ShapCAPreTrainedModel(PreTrainedModel):
         elif vision_model_name_or_path is not None:
             raise ValueError("vision_model_name_or_path was given together with use_image=False.")
         attention = text_model.config._attn_implementation
-        config = ShapCAConfig(**config_kwargs)
+        config = cls.config_class(**config_kwargs)
         # Building the composite config resets the attention choice of its sub-configs, which the
         # loaded encoder shares; give it back the implementation it was loaded with (e.g. SDPA).
         config.text_config._attn_implementation_internal = attention
-        if cls is ShapCAModel:
-            return cls(config, text_model=text_model, vision_model=vision_model)
-        return cls(config, shapca=ShapCAModel(config, text_model=text_model, vision_model=vision_model))
+        base_model = BASE_MODEL_FOR_TASK[config.task](config, text_model=text_model, vision_model=vision_model)
+        return base_model if isinstance(base_model, cls) else cls(config, shapca=base_model)
 
 
 def _without_pooler(text_config) -> dict:
@@ -312,6 +312,13 @@ class ShapCAModel(ShapCAPreTrainedModel):
         )
 
 
+class ShapCAWordPairModel(ShapCAModel):
+    """[`ShapCAModel`] for word-pair checkpoints: the same modules, registered for `AutoModel` under
+    the word-pair model type (an Auto class maps each config class to one model class)."""
+
+    config_class = ShapCAWordPairConfig
+
+
 class ShapCATaggingModel(ShapCAPreTrainedModel):
     """Shared forward of the task models: encode, score with ``self.head``, add the losses.
 
@@ -323,7 +330,7 @@ class ShapCATaggingModel(ShapCAPreTrainedModel):
         super().__init__(config)
         if config.id2label is None:
             raise ValueError(f"{type(self).__name__} needs config.id2label: the label of every output id.")
-        self.shapca = shapca if shapca is not None else ShapCAModel(config)
+        self.shapca = shapca if shapca is not None else BASE_MODEL_FOR_TASK[config.task](config)
 
     def score(self, encoded: ShapCAModelOutput) -> torch.Tensor:
         raise NotImplementedError
@@ -367,8 +374,8 @@ class ShapCAForTokenClassification(ShapCATaggingModel):
     def __init__(self, config: ShapCAConfig, shapca: ShapCAModel | None = None):
         if config.task != "ner":
             raise ValueError(
-                f"config.task is {config.task!r}: this checkpoint is a word-pair tagger; load it with "
-                "ShapCAForWordPairTagging (or AutoModelForTokenClassification with trust_remote_code=True)."
+                f"This is a {type(config).__name__} (task {config.task!r}): load the checkpoint with "
+                "ShapCAForWordPairTagging or AutoModelForTokenClassification."
             )
         super().__init__(config, shapca)
         self.head = CRFTagger(
@@ -390,9 +397,14 @@ class ShapCAForWordPairTagging(ShapCATaggingModel):
     `logits` are `(B, W, W, C)`; their softmax over the last axis is `P^final`.
     """
 
-    def __init__(self, config: ShapCAConfig, shapca: ShapCAModel | None = None):
+    config_class = ShapCAWordPairConfig
+
+    def __init__(self, config: ShapCAWordPairConfig, shapca: ShapCAModel | None = None):
         if config.task != "word_pair":
-            raise ValueError(f"config.task is {config.task!r}; a word-pair tagger needs task='word_pair'.")
+            raise ValueError(
+                f"This is a {type(config).__name__} (task {config.task!r}): a word-pair tagger needs a "
+                "ShapCAWordPairConfig."
+            )
         super().__init__(config, shapca)
         self.head = WordPairContrastiveHead(
             config.fusion_hidden_size,
@@ -409,13 +421,16 @@ class ShapCAForWordPairTagging(ShapCATaggingModel):
         return self.head(encoded.word_features, encoded.pos_features, encoded.position_features)
 
 
-# The task model of each `config.task`.
+# The base and task model of each `config.task`.
+BASE_MODEL_FOR_TASK = {"ner": ShapCAModel, "word_pair": ShapCAWordPairModel}
 MODEL_FOR_TASK = {"ner": ShapCAForTokenClassification, "word_pair": ShapCAForWordPairTagging}
 
 __all__ = [
+    "BASE_MODEL_FOR_TASK",
     "MODEL_FOR_TASK",
     "ShapCAPreTrainedModel",
     "ShapCAModel",
+    "ShapCAWordPairModel",
     "ShapCAForTokenClassification",
     "ShapCAForWordPairTagging",
     "ShapCATaggingModel",

@@ -1,16 +1,19 @@
-"""Data side of Shap-CA: corpora, contexts, POS tags, the processor, the collator and metrics."""
+"""Data side of Shap-CA: corpora, contexts, POS tags, the processor, the decoder, the collator.
+
+Importing the package registers the processor with `AutoProcessor` (for both model types) and
+the pipelines ``multimodal-ner`` and ``multimodal-relation-extraction``.
+"""
+
+from transformers import AutoProcessor
+
+from modeling_shapca import MODEL_FOR_TASK
 
 from .collator import ShapCADataCollator
 from .processing_shapca import ShapCAProcessor
 
+for _task_model in MODEL_FOR_TASK.values():
+    AutoProcessor.register(_task_model.config_class, ShapCAProcessor, exist_ok=True)
+
+from . import pipeline_shapca  # noqa: E402,F401  (registers the pipeline tasks)
+
 __all__ = ["ShapCADataCollator", "ShapCAProcessor"]
-
-# AutoProcessor finds the processor of a Shap-CA checkpoint through its config type,
-# and a saved processor through the class name in processor_config.json.
-from transformers import AutoProcessor  # noqa: E402
-
-from modeling_shapca import ShapCAConfig  # noqa: E402
-
-AutoProcessor.register(ShapCAConfig, ShapCAProcessor, exist_ok=True)
-
-from . import pipeline_shapca  # noqa: E402,F401  (registers the multimodal-ner and -relation-extraction tasks)

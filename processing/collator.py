@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .decoding import IGNORE
+
 logger = logging.getLogger(__name__)
 
 MISSING_IMAGE_POLICIES = ("error", "skip")
@@ -35,11 +37,13 @@ class ShapCADataCollator:
         missing_image: ``"error"`` raises on an image path that cannot be read; ``"skip"`` treats
             the example as having no image (``image_mask`` 0) and logs it.
         use_images: False ignores the ``image`` column (text-only models).
+        return_overflowing_tokens: read long texts in windows (prediction only; see the processor).
     """
 
     processor: Any
     missing_image: str = "error"
     use_images: bool = True
+    return_overflowing_tokens: bool = False
 
     def __post_init__(self):
         if self.missing_image not in MISSING_IMAGE_POLICIES:
@@ -71,9 +75,26 @@ class ShapCADataCollator:
             pos=[row["pos_ids"] for row in rows] if "pos_ids" in rows[0] else None,
             word_labels=None if grid else labels,
             grid_labels=labels if grid else None,
+            return_overflowing_tokens=self.return_overflowing_tokens,
         )
         if "head" in rows[0]:  # relation extraction: the given pair, for decoding
             batch["spans"] = torch.tensor(
                 [[r["head"]["start"], r["head"]["end"], r["tail"]["start"], r["tail"]["end"]] for r in rows]
             )
+        for key in rows[0]:
+            if key.startswith("gold_"):  # gold structures for the metrics (see utils_mie.prepare_split)
+                batch[key] = pad_structures([row[key] for row in rows])
         return batch
+
+
+def pad_structures(values: list) -> torch.Tensor:
+    """One integer per example -> ``(B,)``; a list of ``[a, b, c]`` rows per example -> ``(B, N, 3)``
+    padded with -100 (at least one row, so that batches concatenate)."""
+    if not isinstance(values[0], (list, tuple)):
+        return torch.tensor(values, dtype=torch.long)
+    width = max(1, max(len(rows) for rows in values))
+    out = torch.full((len(values), width, 3), IGNORE, dtype=torch.long)
+    for index, rows in enumerate(values):
+        if rows:
+            out[index, : len(rows)] = torch.tensor(rows, dtype=torch.long)
+    return out

@@ -6,10 +6,25 @@
     >>> nlp("so proud of Jordan", image="photo.jpg", context="a portrait of a man")
     [{'entity_group': 'PER', 'word': 'Jordan', 'start': 12, 'end': 18, 'score': 0.98}]
 
-The context comes from the call, else from a configured `ContextStore` (by the image's file
+A checkpoint written by `run_mie.py` (or `MultimodalExtractionPipeline.save_pretrained`) carries
+this file as a custom pipeline, so that ``pipeline(model=checkpoint, trust_remote_code=True)``
+works without the library.
+
+Accepted inputs (anything else is a `TypeError` or `ValueError` that lists them):
+
+- a text (``str``): its whitespace-separated words are read, offsets refer to the text;
+- one example as a dict: ``{"text": str}`` or ``{"words": [str, ...]}``, with optional ``"image"``
+  and ``"context"`` (the call's ``image=`` and ``context=`` apply to single inputs only);
+- a batch: a list of texts or of such dicts -> a list of results, in order.
+
+A bare list of single words (``["so", "proud", "of", "Jordan"]``) is ambiguous (one pre-split
+text, or a batch of one-word texts) and is rejected: pass ``{"words": [...]}`` for the former.
+An image is a path, a PIL image, a NumPy array or the bytes of an image file.
+
+The context comes from the input, else from a configured `ContextStore` (by the image's file
 name), else from a configured image-to-text generator, else the text is read without one.
-A text longer than the encoder's window is read in consecutive windows of words; no word is
-dropped.
+Texts longer than the encoder's window are read in overlapping windows (the processor's
+``stride``); no word is dropped. ``batch_size`` batches examples of similar length together.
 """
 
 from __future__ import annotations
@@ -18,32 +33,78 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from transformers import AutoModelForTokenClassification, Pipeline
+from transformers.dynamic_module_utils import custom_object_save
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from modeling_shapca import ShapCAForTokenClassification, ShapCAForWordPairTagging
-
 from .contexts import ContextGenerator, ContextStore
-from .metrics import bio_entities
-from .pos import PosTagger, pos_ids
-from .wordpair import REVERSED, cross_cells, decode_grid
+from .images import load_image
 
 WORD = re.compile(r"\S+")
+# The task name under which a checkpoint carries this pipeline (`config.custom_pipelines`); not one
+# of the names the library registers, so that with the library imported those load without remote code.
+CHECKPOINT_TASK = "multimodal-information-extraction"
+INPUT_FORMS = (
+    "a text (str), a dict {'text': str} or {'words': [str, ...]} with optional 'image' and 'context', "
+    "or a list of texts or of such dicts"
+)
 
 
-def split_words(text_or_words) -> tuple[str, list[str], list[tuple[int, int]]]:
-    """A string -> its whitespace-separated words with character offsets; a word list -> the
-    words joined by single spaces, with their offsets in that text."""
-    if isinstance(text_or_words, str):
-        matches = list(WORD.finditer(text_or_words))
-        return text_or_words, [m.group() for m in matches], [m.span() for m in matches]
-    words, offsets, position = list(text_or_words), [], 0
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """A text -> its whitespace-separated words and their character offsets."""
+    matches = list(WORD.finditer(text))
+    return [m.group() for m in matches], [m.span() for m in matches]
+
+
+def join_words(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """A word list -> the words joined by single spaces, and their offsets in that text."""
+    offsets, position = [], 0
     for word in words:
         offsets.append((position, position + len(word)))
         position += len(word) + 1
-    return " ".join(words), words, offsets
+    return " ".join(words), offsets
+
+
+def _example(item, image=None, context=None) -> dict:
+    """One input in any accepted form -> ``{"text", "words", "offsets", "image", "context"}``."""
+    if isinstance(item, dict):
+        unknown = set(item) - {"text", "words", "image", "context"}
+        if unknown or ("text" in item) == ("words" in item):
+            raise ValueError(f"An input dict needs exactly one of 'text' or 'words' (got keys {sorted(item)}); "
+                             f"accepted inputs: {INPUT_FORMS}.")  # fmt: skip
+        image, context = item.get("image", image), item.get("context", context)
+        item = item["text"] if "text" in item else item["words"]
+        if not isinstance(item, str):
+            if not isinstance(item, (list, tuple)) or not all(isinstance(word, str) for word in item):
+                raise TypeError(f"'words' must be a list of strings; accepted inputs: {INPUT_FORMS}.")
+            text, offsets = join_words(list(item))
+            return {"text": text, "words": list(item), "offsets": offsets, "image": image, "context": context}
+    if not isinstance(item, str):
+        raise TypeError(f"Cannot read an input of type {type(item).__name__}; accepted inputs: {INPUT_FORMS}.")
+    if context is not None and not isinstance(context, str):
+        raise TypeError(f"context must be a string, got {type(context).__name__}.")
+    words, offsets = split_words(item)
+    if not words:
+        raise ValueError("The input text has no words: give a non-empty text.")
+    return {"text": item, "words": words, "offsets": offsets, "image": image, "context": context}
+
+
+def examples_from_inputs(inputs, image=None, context=None) -> tuple[list[dict], bool]:
+    """Every accepted input form -> ``(examples, is_batch)``."""
+    if isinstance(inputs, (str, dict)):
+        return [_example(inputs, image, context)], False
+    if isinstance(inputs, (list, tuple)):
+        if not inputs:
+            raise ValueError(f"The input list is empty; accepted inputs: {INPUT_FORMS}.")
+        if len(inputs) > 1 and all(isinstance(item, str) and len(item.split()) == 1 for item in inputs):
+            raise ValueError(
+                f"{list(inputs)[:6]} is ambiguous: one text split into words, or a batch of one-word texts? "
+                "Pass {'words': [...]} for a pre-split text, or a list of {'text': ...} dicts for a batch."
+            )
+        if image is not None or context is not None:
+            raise ValueError("For a batch, give each example's image and context in its dict, not as arguments.")
+        return [_example(item) for item in inputs], True
+    raise TypeError(f"Cannot read an input of type {type(inputs).__name__}; accepted inputs: {INPUT_FORMS}.")
 
 
 class MultimodalExtractionPipeline(Pipeline):
@@ -53,7 +114,11 @@ class MultimodalExtractionPipeline(Pipeline):
         context_store: a `ContextStore` or context JSONL path(s), looked up by the image file name.
         context_generator: a callable ``(list of PIL images) -> list of texts``, or the name of an
             image-text-to-text model (see `processing.contexts.ContextGenerator`).
-        pos_tagger: spaCy model for POS tags; defaults to the one saved with the processor.
+
+    Returns:
+        For a CRF checkpoint, the entities ``[{"entity_group", "word", "start", "end", "score"}]``
+        (character offsets); for a word-pair checkpoint ``{"entities": [...], "relations":
+        [{"head": entity, "tail": entity, "relation", "score"}]}``. A batch gives a list of them.
     """
 
     _load_processor = True
@@ -61,7 +126,7 @@ class MultimodalExtractionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def __init__(self, *args, context_store=None, context_generator=None, pos_tagger=None, **kwargs):
+    def __init__(self, *args, context_store=None, context_generator=None, **kwargs):
         super().__init__(*args, **kwargs)
         if context_store is not None and not isinstance(context_store, ContextStore):
             paths = [context_store] if isinstance(context_store, (str, os.PathLike)) else context_store
@@ -70,131 +135,114 @@ class MultimodalExtractionPipeline(Pipeline):
         if isinstance(context_generator, (str, os.PathLike)):
             context_generator = ContextGenerator(context_generator, device=self.device)
         self.context_generator = context_generator
-        self.tagger = PosTagger(pos_tagger or getattr(self.processor, "pos_tagger", "none"))
 
-    def _sanitize_parameters(self, image=None, context=None, **kwargs):
-        preprocess = {}
-        if image is not None:
-            preprocess["image"] = image
-        if context is not None:
-            preprocess["context"] = context
-        return preprocess, {}, {}
+    def _sanitize_parameters(self, **kwargs):
+        return {}, {}, {}
+
+    def __call__(self, inputs, image=None, context=None, batch_size: int | None = None):
+        """Read one input or a batch (see the module's docstring for the accepted forms)."""
+        examples, is_batch = examples_from_inputs(inputs, image, context)
+        batch_size = max(1, batch_size or self._batch_size or 1)
+        # Examples of similar length share a batch (less padding); results come back in input order.
+        order = sorted(range(len(examples)), key=lambda index: len(examples[index]["words"]))
+        results = [None] * len(examples)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            outputs = self.run_single([examples[index] for index in chunk], {}, {}, {})
+            for index, result in zip(chunk, outputs):
+                results[index] = result
+        return results if is_batch else results[0]
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def _image(self, image) -> tuple[Image.Image | None, str | None]:
-        if image is None:
-            return None, None
-        if isinstance(image, Image.Image):
-            return image.convert("RGB"), None
-        with Image.open(image) as opened:
-            return opened.convert("RGB"), Path(image).name
-
-    def _context(self, context, image, image_id) -> str | None:
+    def resolve_context(self, context, image, image_id) -> tuple[str | None, str]:
+        """The context to read and where it came from: ``"given"``, ``"store"``, ``"generator"`` or ``"none"``."""
         if context is not None:
-            return context
+            return context, "given"
         if self.context_store is not None and image_id is not None and image_id in self.context_store:
-            return self.context_store.get(image_id)
+            return self.context_store.get(image_id), "store"
         if self.context_generator is not None and image is not None:
-            return self.context_generator([image])[0]
-        return None
+            return self.context_generator([image])[0], "generator"
+        return None, "none"
 
-    def windows(self, words: list[str], context: str | None) -> list[tuple[int, int]]:
-        """Consecutive word ranges whose tokens fit the encoder (half of it when there is a context)."""
-        budget = self.processor.max_length - self.processor.tokenizer.num_special_tokens_to_add(pair=True)
-        if context:
-            budget //= 2
-        counts = [max(1, n) for n in self.processor.token_counts([words])[0]]
-        ranges, start, used = [], 0, 0
-        for position, count in enumerate(counts):
-            if position > start and used + count > budget:
-                ranges.append((start, position))
-                start, used = position, 0
-            used += count
-        ranges.append((start, len(words)))
-        return ranges
-
-    def preprocess(self, inputs, image=None, context=None):
-        if isinstance(inputs, dict):
-            image, context = inputs.get("image", image), inputs.get("context", context)
-            inputs = inputs["text"] if "text" in inputs else inputs["words"]
-        text, words, offsets = split_words(inputs)
-        if not words:
-            raise ValueError("The input has no words.")
-        picture, image_id = self._image(image)
-        context = self._context(context, picture, image_id)
-        ranges = self.windows(words, context)
-        tags = pos_ids(self.tagger([words])[0])
-        batch = self.processor(
-            [words[a:b] for a, b in ranges],
-            context=[context] * len(ranges),
-            images=[picture] * len(ranges) if self.model.config.use_image else None,
-            pos=[tags[a:b] for a, b in ranges],
+    def preprocess(self, examples: list[dict]):
+        for example in examples:
+            source = example["image"]
+            example["picture"] = None if source is None else load_image(source)
+            image_id = Path(source).name if isinstance(source, (str, os.PathLike)) else None
+            example["context"], example["context_source"] = self.resolve_context(
+                example["context"], example["picture"], image_id
+            )
+        inputs = self.processor(
+            [example["words"] for example in examples],
+            context=[example["context"] for example in examples],
+            images=[example["picture"] for example in examples] if self.model.config.use_image else None,
+            return_overflowing_tokens=True,
         )
-        return {"batch": batch, "text": text, "offsets": offsets, "ranges": ranges}
+        return {"inputs": inputs, "examples": examples}
 
     # -- model ----------------------------------------------------------------------------------
 
     def _forward(self, model_inputs):
-        batch = model_inputs["batch"]
-        logits = self.model(**batch).logits
-        word_mask = batch["word_index"] >= 0
-        return {**model_inputs, "logits": logits, "predictions": self.model.decode(logits, word_mask)}
+        inputs = model_inputs["inputs"]
+        outputs = self.model(**inputs)
+        return {**model_inputs, "structures": self.processor.post_process(self.model, outputs, inputs)}
 
     # -- outputs --------------------------------------------------------------------------------
 
-    def _span(self, text, offsets, start, end) -> dict:
-        begin, finish = offsets[start][0], offsets[end - 1][1]
-        return {"word": text[begin:finish], "start": begin, "end": finish}
+    @staticmethod
+    def _entity(example: dict, entity: dict) -> dict:
+        begin, finish = example["offsets"][entity["start"]][0], example["offsets"][entity["end"] - 1][1]
+        return {"entity_group": entity["type"], "word": example["text"][begin:finish], "start": begin,
+                "end": finish, "score": entity["score"]}  # fmt: skip
 
     def postprocess(self, model_outputs):
-        text, offsets, ranges = model_outputs["text"], model_outputs["offsets"], model_outputs["ranges"]
-        id2label = self.model.config.id2label
-        predictions = model_outputs["predictions"].cpu().numpy()
-        probabilities = model_outputs["logits"].float().softmax(-1).cpu().numpy()
-        if self.model.config.task == "ner":
-            tags, scores = [], []
-            for row, (a, b) in enumerate(ranges):
-                ids = predictions[row, : b - a]
-                tags += [id2label[int(i)] for i in ids]
-                scores += [float(probabilities[row, k, i]) for k, i in enumerate(ids)]
-            return [
-                {
-                    "entity_group": e["type"],
-                    **self._span(text, offsets, e["start"], e["end"]),
-                    "score": float(np.mean(scores[e["start"] : e["end"]])),
-                }  # fmt: skip
-                for e in bio_entities(tags)
+        results = []
+        for example, found in zip(model_outputs["examples"], model_outputs["structures"]):
+            entities = [self._entity(example, entity) for entity in found["entities"]]
+            if "relations" not in found:
+                results.append(entities)
+                continue
+            relations = [
+                {"head": entities[r["head"]], "tail": entities[r["tail"]], "relation": r["type"], "score": r["score"]}
+                for r in found["relations"]
             ]
-        entities, relations = [], []
-        label_ids = {label: int(i) for i, label in id2label.items()}
-        for row, (a, b) in enumerate(ranges):
-            size = b - a
-            found, links = decode_grid(predictions[row, :size, :size], id2label)
-            base = len(entities)
-            for e in found:
-                block = probabilities[row, e["start"] : e["end"], e["start"] : e["end"], label_ids[e["type"]]]
-                entities.append({"entity_group": e["type"], **self._span(text, offsets, a + e["start"], a + e["end"]),
-                                 "score": float(np.triu(block).sum() / np.triu(np.ones_like(block)).sum())})  # fmt: skip
-            for link in links:
-                head, tail = found[link["head"]], found[link["tail"]]
-                rows, columns, forward = cross_cells(head, tail)
-                label = link["type"] if forward else link["type"] + REVERSED
-                score = float(probabilities[row, rows, columns, label_ids[label]].mean())
-                relations.append({"head": entities[base + link["head"]], "tail": entities[base + link["tail"]],
-                                  "relation": link["type"], "score": score})  # fmt: skip
-        return {"entities": entities, "relations": relations}
+            results.append({"entities": entities, "relations": relations})
+        return results
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def save_pretrained(self, save_directory, **kwargs):
+        """Save the model and the processor with this pipeline's code: a self-contained checkpoint."""
+        save_checkpoint(self.model, self.processor, save_directory, **kwargs)
 
 
-PIPELINE_REGISTRY.register_pipeline(
-    "multimodal-ner",
-    pipeline_class=MultimodalExtractionPipeline,
-    pt_model=(ShapCAForTokenClassification, ShapCAForWordPairTagging, AutoModelForTokenClassification),
-    type="multimodal",
-)
-PIPELINE_REGISTRY.register_pipeline(
-    "multimodal-relation-extraction",
-    pipeline_class=MultimodalExtractionPipeline,
-    pt_model=(ShapCAForWordPairTagging, ShapCAForTokenClassification, AutoModelForTokenClassification),
-    type="multimodal",
-)
+def add_pipeline_to_config(config) -> None:
+    """Name this pipeline in ``config.custom_pipelines`` (before the model's config is saved)."""
+    config.custom_pipelines = {
+        CHECKPOINT_TASK: {
+            "impl": f"{__name__.rsplit('.', 1)[-1]}.{MultimodalExtractionPipeline.__name__}",
+            "pt": ["AutoModelForTokenClassification"],
+            "type": "multimodal",
+        }
+    }
+
+
+def save_pipeline_code(save_directory) -> None:
+    """Copy this file and the files it imports next to a saved model."""
+    custom_object_save(MultimodalExtractionPipeline, save_directory)
+
+
+def save_checkpoint(model, processor, save_directory, **kwargs) -> None:
+    """A checkpoint that loads and predicts with only transformers installed: the model and its
+    code, the processor and its code, and this pipeline (``pipeline(model=..., trust_remote_code=True)``)."""
+    add_pipeline_to_config(model.config)
+    model.save_pretrained(save_directory, **kwargs)
+    processor.save_pretrained(save_directory)
+    save_pipeline_code(save_directory)
+
+
+for _task in ("multimodal-ner", "multimodal-relation-extraction"):
+    PIPELINE_REGISTRY.register_pipeline(
+        _task, pipeline_class=MultimodalExtractionPipeline, pt_model=AutoModelForTokenClassification, type="multimodal"
+    )

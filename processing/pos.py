@@ -6,6 +6,7 @@ word list (no re-tokenisation), so there is exactly one tag per word.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -15,9 +16,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from modeling_shapca.configuration_shapca import UPOS_TAGS
+try:  # POSIX: a lock keeps the appends of several processes (DDP ranks) whole
+    import fcntl
+except ImportError:  # pragma: no cover - Windows appends without a lock
+    fcntl = None
 
 logger = logging.getLogger(__name__)
+
+# Universal POS tags (https://universaldependencies.org/u/pos/) plus padding (id 0) and
+# unknown (id 1): the model's POS embedding has one row per entry (`ShapCAConfig.num_pos_tags`).
+UPOS_TAGS = (
+    "<pad>", "<unk>",
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
+    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+)  # fmt: skip
 
 UNKNOWN_TAG = UPOS_TAGS[1]
 UPOS_TO_ID = {tag: index for index, tag in enumerate(UPOS_TAGS)}
@@ -75,11 +87,13 @@ class PosTagger:
         version = f"{self.nlp.meta.get('name', 'model')}-{self.nlp.meta.get('version', '0')}"
         self.cache_path = Path(cache_dir or DEFAULT_CACHE_DIR) / f"{version}.jsonl"
         if self.cache_path.exists():
-            with open(self.cache_path, encoding="utf-8") as handle:
+            with open(self.cache_path, encoding="utf-8", errors="replace") as handle:
                 for line in handle:
-                    if line.endswith("\n"):
+                    try:
                         record = json.loads(line)
                         self.cache[record["key"]] = record["tags"]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line torn by a killed process: tagged again when needed
 
     @staticmethod
     def key(words: Sequence[str]) -> str:
@@ -101,9 +115,29 @@ class PosTagger:
         # spaCy refuses empty words; they are tagged through a placeholder (one tag per word still).
         docs = (Doc(self.nlp.vocab, words=[word if word else "_" for word in words]) for words in todo.values())
         tagged = self.nlp.pipe(docs, batch_size=self.batch_size)
+        lines = []
+        for key, doc in tqdm(zip(todo, tagged), total=len(todo), disable=not progress, desc="POS tags"):
+            tags = [token.pos_ if token.pos_ in UPOS_TO_ID else UNKNOWN_TAG for token in doc]
+            self.cache[key] = tags
+            lines.append(json.dumps({"key": key, "tags": tags}) + "\n")
+        self._append("".join(lines).encode("utf-8"))
+
+    def _append(self, block: bytes) -> None:
+        """Append whole lines to the cache file in one write, under an exclusive lock, so that
+        processes tagging at the same time never interleave their lines."""
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.cache_path, "a", encoding="utf-8") as handle:
-            for key, doc in tqdm(zip(todo, tagged), total=len(todo), disable=not progress, desc="POS tags"):
-                tags = [token.pos_ if token.pos_ in UPOS_TO_ID else UNKNOWN_TAG for token in doc]
-                self.cache[key] = tags
-                handle.write(json.dumps({"key": key, "tags": tags}) + "\n")
+        descriptor = os.open(self.cache_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            written = 0
+            while written < len(block):
+                written += os.write(descriptor, block[written:])
+        finally:
+            os.close(descriptor)  # closing releases the lock
+
+
+@functools.lru_cache(maxsize=None)
+def get_tagger(model: str = "en_core_web_sm", cache_dir: str | None = None) -> PosTagger:
+    """The `PosTagger` of ``model``, loaded once per process (spaCy models take a second to load)."""
+    return PosTagger(model, cache_dir=cache_dir)

@@ -1,28 +1,41 @@
-"""`ShapCAProcessor`: words, context and image -> the inputs of the Shap-CA models.
+"""`ShapCAProcessor`: words, context and image -> every input of the Shap-CA models.
 
 Word-level input, token-level output (like `LayoutLMv3Processor`): the encoder reads
 ``[CLS] words [SEP] context [SEP]``; ``word_index`` points at the first sub-token of each
-word, so the model predicts one label per word whatever the tokenizer does.
+word, so the model predicts one label per word whatever the tokenizer does. The processor
+also tags the words with the POS tagger the checkpoint was trained with, loads nothing from
+files, and reads a text longer than the window in overlapping windows when asked.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from .pos import pos_ids as tag_ids
+from .decoding import IGNORE, decode, merge_windows
+from .pos import get_tagger, pos_ids
 
 logger = logging.getLogger(__name__)
 
-IGNORE = -100
 
-
-def _is_batch(words) -> bool:
-    return len(words) > 0 and not isinstance(words[0], str)
+def _as_batch(words) -> tuple[list[list[str]], bool]:
+    """A text, a word list or a batch of word lists -> ``(batch of word lists, was it a batch)``."""
+    if isinstance(words, str):
+        return [words.split()], False
+    words = list(words)
+    if all(isinstance(word, str) for word in words):
+        return [words], False
+    if all(isinstance(example, (list, tuple)) for example in words):
+        return [list(example) for example in words], True
+    raise TypeError(
+        "ShapCAProcessor reads a text (str), one word list (list of str) or a batch of word lists "
+        f"(list of lists of str); got {type(words[0]).__name__} items."
+    )
 
 
 class ShapCAProcessor(ProcessorMixin):
@@ -32,12 +45,14 @@ class ShapCAProcessor(ProcessorMixin):
     Args:
         image_processor: the image processor of the vision backbone (`TimmWrapperImageProcessor`
             or any `AutoImageProcessor`).
-        tokenizer: a fast BERT-family tokenizer.
+        tokenizer: a fast tokenizer of the text encoder.
         max_length (`int`, defaults to 128): the longest token sequence; the context is cut first.
         image_size (`int`, *optional*): side of the blank image of examples without an image
             (defaults to what the image processor produces).
         pos_tagger (`str`, defaults to `"en_core_web_sm"`): the spaCy model the checkpoint was trained
-            with (`"none"` for none); kept so that inference tags words the same way.
+            with (`"none"`: every word gets the unknown tag); the processor tags words with it.
+        stride (`int`, defaults to 16): with ``return_overflowing_tokens=True``, how many text tokens
+            consecutive windows of a long text share at most.
 
     Example:
 
@@ -59,6 +74,7 @@ class ShapCAProcessor(ProcessorMixin):
         max_length: int = 128,
         image_size: int | None = None,
         pos_tagger: str = "en_core_web_sm",
+        stride: int = 16,
     ):
         if tokenizer is None or image_processor is None:
             raise ValueError(
@@ -69,61 +85,68 @@ class ShapCAProcessor(ProcessorMixin):
         self.max_length = max_length
         self.image_size = image_size
         self.pos_tagger = pos_tagger
+        self.stride = stride
 
     # -- text ---------------------------------------------------------------------------------
 
-    def token_counts(self, word_lists: Sequence[Sequence[str]]) -> list[list[int]]:
-        """How many sub-tokens each word gives on its own (0 for words the tokenizer drops)."""
-        if not any(word_lists):
-            return [[] for _ in word_lists]
-        encoded = self.tokenizer(
-            [list(words) if words else [""] for words in word_lists], is_split_into_words=True, add_special_tokens=False
-        )
-        counts = []
-        for index, words in enumerate(word_lists):
-            count = [0] * len(words)
-            for word_id in encoded.word_ids(index):
-                if word_id is not None and word_id < len(words):
-                    count[word_id] += 1
-            counts.append(count)
-        return counts
+    def tag(self, words: Sequence[Sequence[str]], progress: bool = False) -> list[list[int]]:
+        """POS tag ids of each word list, with the tagger the checkpoint was trained with."""
+        return [pos_ids(tags) for tags in get_tagger(self.pos_tagger)(words, progress=progress)]
 
-    def fit_words(
-        self, words: Sequence[Sequence[str]], context: Sequence[str | None] | None = None
-    ) -> tuple[list[list[str]], list[list[str]], list[int]]:
-        """Prepare the two segments within ``max_length``.
+    @cached_property
+    def _layout(self) -> dict[str, list[int]]:
+        """Where the tokenizer puts its special tokens around a text and a context, and the
+        segment ids: read once from the tokenizer's own encoding of a probe pair."""
+        probe = self.tokenizer(["a"], ["a"], is_split_into_words=True, return_token_type_ids=True)
+        segments, ids, types = probe.sequence_ids(0), probe["input_ids"], probe["token_type_ids"]
+        text = [i for i, s in enumerate(segments) if s == 0]
+        context = [i for i, s in enumerate(segments) if s == 1]
+        single = self.tokenizer(["a"], is_split_into_words=True)
+        single_segments = single.sequence_ids(0)
+        single_text = [i for i, s in enumerate(single_segments) if s == 0]
+        return {
+            "prefix": ids[: text[0]],
+            "middle": ids[text[-1] + 1 : context[0]],
+            "suffix": ids[context[-1] + 1 :],
+            "single_suffix": single["input_ids"][single_text[-1] + 1 :],
+            "text_type": [types[text[0]]],
+            "context_type": [types[context[0]]],
+        }
 
-        Words that give no sub-token (an emoji variation selector, a zero-width joiner...) are
-        replaced by the unknown token, so every word keeps a position. The context is cut first;
-        if the words alone are too long, the words past the budget are dropped.
+    def _word_tokens(self, word_lists: list[list[str]]) -> list[list[list[int]]]:
+        """Token ids of every word, from one tokenizer call over all the word lists; a word that
+        gives no token (an emoji variation selector, a zero-width joiner...) is read as the
+        unknown token, so that every word keeps a position."""
+        encoded = self.tokenizer(word_lists, is_split_into_words=True, add_special_tokens=False)
+        unknown = self.tokenizer.unk_token_id
+        tokens = []
+        for row, words in enumerate(word_lists):
+            per_word = [[] for _ in words]
+            for token, word in zip(encoded["input_ids"][row], encoded.word_ids(row)):
+                if word is not None:
+                    per_word[word].append(token)
+            tokens.append([ids or [unknown] for ids in per_word])
+        return tokens
 
-        Returns:
-            ``(text words, context words, number of words kept)`` per example.
-        """
-        text = [list(w) for w in words]
-        contexts = [(c or "").split() for c in (context or [None] * len(text))]
-        counts = self.token_counts(text)
-        unk = self.tokenizer.unk_token
-        for example, count in zip(text, counts):
-            for position, n in enumerate(count):
-                if n == 0:
-                    example[position] = unk
-                    count[position] = 1
-        budget = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=True)
-        kept_words, kept_context = [], []
-        for example, count, context_words, context_count in zip(text, counts, contexts, self.token_counts(contexts)):
-            used = np.cumsum(count) if count else np.zeros(0)
-            keep = int((used <= budget).sum())
-            left = budget - (int(used[keep - 1]) if keep else 0)
-            context_used = np.cumsum(context_count) if context_count else np.zeros(0)
-            kept_words.append(example[:keep])
-            kept_context.append(context_words[: int((context_used <= left).sum())])
-        return kept_words, kept_context, [len(w) for w in kept_words]
-
-    def count_truncated(self, words: Sequence[Sequence[str]], context: Sequence[str | None] | None = None) -> int:
-        """How many examples would lose words to ``max_length`` (the context is cut first)."""
-        _, _, kept = self.fit_words(words, context)
-        return sum(k < len(w) for k, w in zip(kept, words))
+    def _windows(self, counts: list[int], budget: int, overflow: bool) -> list[tuple[int, int]]:
+        """Word ranges whose tokens fit ``budget``: one range (the words that fit) without overflow,
+        else consecutive ranges sharing at most ``stride`` tokens, covering every word."""
+        ranges, start = [], 0
+        while True:
+            end, used = start, 0
+            while end < len(counts) and (end == start or used + counts[end] <= budget):
+                used += counts[end]
+                end += 1
+            ranges.append((start, end))
+            if end >= len(counts) or not overflow:
+                return ranges
+            # The next window starts early enough to share up to `stride` tokens (at most half a
+            # window, so that every window moves on by at least half).
+            shared, next_start, overlap = 0, end, min(self.stride, budget // 2)
+            while next_start - 1 > start and shared + counts[next_start - 1] <= overlap:
+                next_start -= 1
+                shared += counts[next_start]
+            start = next_start
 
     # -- images -------------------------------------------------------------------------------
 
@@ -157,99 +180,182 @@ class ShapCAProcessor(ProcessorMixin):
         pos=None,
         word_labels=None,
         grid_labels=None,
+        return_overflowing_tokens: bool = False,
         return_tensors: str | None = "pt",
     ) -> BatchFeature:
         """
         Args:
-            words: a word list, or a batch of word lists.
+            words: a text (split on white space), a word list, or a batch of word lists.
             context: the context string of each example (None or "" for none).
             images: a PIL image (or None) per example. None for the whole batch gives no
                 ``pixel_values`` (text-only models).
-            pos: universal POS tags per word, as ids or tag strings (default: unknown).
+            pos: POS tag ids (or universal tag strings) per word; by default the processor tags the
+                words with its ``pos_tagger``.
             word_labels: a tag id per word (CRF models).
             grid_labels: a ``W x W`` grid of label ids per example (word-pair models).
+            return_overflowing_tokens: read a text longer than ``max_length`` in overlapping windows
+                (one model row each; see ``stride``) instead of dropping its last words. Adds
+                ``overflow_to_sample_mapping`` (the example of each row) and ``word_offset`` (the
+                example's index of the row's first word). Not with labels.
             return_tensors: ``"pt"`` (only PyTorch tensors are produced).
 
         Returns:
-            `BatchFeature` with ``input_ids``, ``attention_mask``, ``token_type_ids``,
-            ``word_index``, ``context_mask``, ``pos_ids``, ``image_mask`` and ``pixel_values`` (when
-            images are given) and ``labels`` (when labels are given).
+            `BatchFeature` with ``input_ids``, ``attention_mask``, ``token_type_ids`` (when the
+            tokenizer has them), ``word_index``, ``context_mask``, ``pos_ids``, ``image_mask`` and
+            ``pixel_values`` (when images are given) and ``labels`` (when labels are given).
         """
         if return_tensors not in ("pt", None):
             raise ValueError(f"ShapCAProcessor returns PyTorch tensors only, got return_tensors={return_tensors!r}.")
-        if not _is_batch(words):
-            words = [words]
+        words, is_batch = _as_batch(words)
+        if not is_batch:
             context = None if context is None else [context]
             images = None if images is None else [images]
-            pos = None if pos is None else [pos]
-            word_labels = None if word_labels is None else [word_labels]
-            grid_labels = None if grid_labels is None else [grid_labels]
+            pos, word_labels, grid_labels = ([value] if value is not None else None for value in (pos, word_labels, grid_labels))
         batch = len(words)
         if isinstance(context, str):
             raise ValueError("For a batch of word lists, give one context per example (a list of strings).")
         for name, value in (("context", context), ("images", images), ("pos", pos), ("word_labels", word_labels)):
             if value is not None and len(value) != batch:
                 raise ValueError(f"{name} has {len(value)} entries for {batch} examples.")
+        if return_overflowing_tokens and (word_labels is not None or grid_labels is not None):
+            raise ValueError("return_overflowing_tokens reads long texts for prediction; it takes no labels.")
+        if pos is None:
+            pos = self.tag(words)
+        pos = [pos_ids(tags) if tags and isinstance(tags[0], str) else list(tags) for tags in pos]
+        contexts = [(text or "").split() for text in (context or [None] * batch)]
 
-        text, context_words, kept = self.fit_words(words, context)
-        truncated = sum(k < len(w) for k, w in zip(kept, words))
+        # One tokenizer call for the words and the contexts of the whole batch.
+        tokens = self._word_tokens(words + contexts)
+        text_tokens, context_tokens = tokens[:batch], tokens[batch:]
+        has_context = any(contexts)
+        layout = self._layout
+        specials = len(layout["prefix"]) + (
+            len(layout["middle"]) + len(layout["suffix"]) if has_context else len(layout["single_suffix"])
+        )
+        budget = self.max_length - specials
+
+        rows, sample_mapping, word_offset, truncated = [], [], [], 0
+        for example in range(batch):
+            counts = [len(ids) for ids in text_tokens[example]]
+            context_count = sum(len(ids) for ids in context_tokens[example])
+            overflow = return_overflowing_tokens and sum(counts) > budget
+            # A long text read in windows keeps half of each window for the context.
+            text_budget = budget // 2 if overflow and context_count else budget
+            for start, end in self._windows(counts, text_budget, overflow):
+                truncated += not overflow and end < len(counts)
+                rows.append(self._row(text_tokens[example][start:end], context_tokens[example], budget, has_context))
+                sample_mapping.append(example)
+                word_offset.append(start)
         if truncated:
             logger.warning(
                 "%d of %d examples are longer than max_length=%d tokens: their last words were dropped. "
-                "Raise max_length, or use the pipeline, which reads long texts in windows.",
+                "Raise max_length, or pass return_overflowing_tokens=True (the pipeline does) to read them "
+                "in windows.",
                 truncated,
                 batch,
                 self.max_length,
             )
-        has_context = any(context_words)
-        encoded = self.tokenizer(
-            text,
-            context_words if has_context else None,
-            is_split_into_words=True,
-            padding=True,
-            return_tensors="pt",
-        )
-        num_words = max(kept, default=0) or 1
-        word_index = torch.full((batch, num_words), -1, dtype=torch.long)
-        context_mask = torch.zeros_like(encoded["input_ids"])
-        for row in range(batch):
-            sequence_ids = encoded.sequence_ids(row)
-            seen = set()
-            for position, (word_id, segment) in enumerate(zip(encoded.word_ids(row), sequence_ids)):
-                if segment == 0 and word_id is not None and word_id not in seen:
-                    seen.add(word_id)
-                    word_index[row, word_id] = position
-                elif segment == 1 and word_id is not None:
-                    context_mask[row, position] = 1
 
-        data = {
-            "input_ids": encoded["input_ids"],
-            "attention_mask": encoded["attention_mask"],
-            "word_index": word_index,
-            "context_mask": context_mask,
-        }
-        if "token_type_ids" in encoded:
-            data["token_type_ids"] = encoded["token_type_ids"]
+        data = self._pad_rows(rows)
+        kept = [len(row["word_index"]) for row in rows]
         data["pos_ids"] = self._pad_words(
-            [tag_ids(p) if p and isinstance(p[0], str) else list(p) for p in pos]
-            if pos is not None
-            else [[1] * k for k in kept],
-            kept,
-            num_words,
-            pad=0,
+            [pos[example][offset:] for example, offset in zip(sample_mapping, word_offset)], kept, pad=0
         )
         if images is not None:
-            pixel_values, image_mask = self._pixel_values(images)
-            data["image_mask"] = image_mask
-            data["pixel_values"] = pixel_values
+            data["pixel_values"], data["image_mask"] = self._pixel_values([images[i] for i in sample_mapping])
         if word_labels is not None:
-            data["labels"] = self._pad_words(word_labels, kept, num_words, pad=IGNORE)
+            data["labels"] = self._pad_words(word_labels, kept, pad=IGNORE)
         elif grid_labels is not None:
-            labels = torch.full((batch, num_words, num_words), IGNORE, dtype=torch.long)
+            width = data["word_index"].shape[1]
+            labels = torch.full((batch, width, width), IGNORE, dtype=torch.long)
             for row, (grid, k) in enumerate(zip(grid_labels, kept)):
                 labels[row, :k, :k] = torch.as_tensor(np.asarray(grid, dtype=np.int64)[:k, :k])
             data["labels"] = labels
+        if return_overflowing_tokens:
+            data["overflow_to_sample_mapping"] = torch.tensor(sample_mapping, dtype=torch.long)
+            data["word_offset"] = torch.tensor(word_offset, dtype=torch.long)
         return BatchFeature(data=data, tensor_type="pt")
+
+    def _row(self, words: list[list[int]], context: list[list[int]], budget: int, has_context: bool) -> dict:
+        """The token ids, segment ids, first-token positions of the words and context positions of
+        one model row. Words past ``budget`` are cut (a word longer than the whole window keeps its
+        first tokens); the context keeps the whole words that fit in what the text leaves."""
+        layout = self._layout
+        text, word_index = [], []
+        for ids in words:  # they fit `budget` (`_windows`), but for a lone word longer than it
+            word_index.append(len(layout["prefix"]) + len(text))
+            text += ids[: budget - len(text)]
+        context_ids = []
+        for ids in context:
+            if len(text) + len(context_ids) + len(ids) > budget:
+                break
+            context_ids += ids
+        if not has_context:
+            input_ids = layout["prefix"] + text + layout["single_suffix"]
+            types = layout["text_type"] * len(input_ids)
+            context_mask = [0] * len(input_ids)
+        else:
+            head = layout["prefix"] + text + layout["middle"]
+            tail = context_ids + layout["suffix"]
+            input_ids = head + tail
+            types = layout["text_type"] * len(head) + layout["context_type"] * len(tail)
+            context_mask = [0] * len(head) + [1] * len(context_ids) + [0] * len(layout["suffix"])
+        return {"input_ids": input_ids, "token_type_ids": types, "context_mask": context_mask, "word_index": word_index}
+
+    def _pad_rows(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        length = max(len(row["input_ids"]) for row in rows)
+        width = max(1, max(len(row["word_index"]) for row in rows))
+        pad_id = self.tokenizer.pad_token_id
+        data = {
+            "input_ids": torch.full((len(rows), length), pad_id, dtype=torch.long),
+            "attention_mask": torch.zeros(len(rows), length, dtype=torch.long),
+            "token_type_ids": torch.zeros(len(rows), length, dtype=torch.long),
+            "context_mask": torch.zeros(len(rows), length, dtype=torch.long),
+            "word_index": torch.full((len(rows), width), -1, dtype=torch.long),
+        }
+        for index, row in enumerate(rows):
+            size = len(row["input_ids"])
+            data["input_ids"][index, :size] = torch.tensor(row["input_ids"])
+            data["attention_mask"][index, :size] = 1
+            data["token_type_ids"][index, :size] = torch.tensor(row["token_type_ids"])
+            data["context_mask"][index, :size] = torch.tensor(row["context_mask"])
+            data["word_index"][index, : len(row["word_index"])] = torch.tensor(row["word_index"], dtype=torch.long)
+        if "token_type_ids" not in self.tokenizer.model_input_names:
+            del data["token_type_ids"]
+        return data
+
+    @staticmethod
+    def _pad_words(values, kept: list[int], pad: int) -> torch.Tensor:
+        out = torch.full((len(kept), max(1, max(kept, default=1))), pad, dtype=torch.long)
+        for row, (value, k) in enumerate(zip(values, kept)):
+            out[row, :k] = torch.as_tensor(list(value)[:k], dtype=torch.long)
+        return out
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def post_process(self, model, outputs, inputs, spans=None) -> list[dict]:
+        """The model's outputs -> entities and relations of each example, in its word indices.
+
+        Args:
+            model: the task model that produced ``outputs``.
+            outputs: its output (or the logits tensor).
+            inputs: what this processor returned for the batch (windows are joined back).
+            spans: ``(B, 4)`` the given head and tail spans, for relation extraction (MNRE).
+
+        Returns:
+            One dict per example (see `processing.decoding.structures_from_predictions`):
+            ``{"entities": [{"start", "end", "type", "score"}, ...]}`` and for word-pair models
+            ``"relations": [{"head", "tail", "type", "score"}, ...]`` (indices into the entities).
+        """
+        logits = getattr(outputs, "logits", outputs)
+        word_mask = inputs["word_index"] >= 0
+        structures = decode(model, logits, word_mask, spans)
+        if "overflow_to_sample_mapping" not in inputs:
+            return structures
+        return merge_windows(
+            structures, inputs["overflow_to_sample_mapping"].tolist(), inputs["word_offset"].tolist(),
+            word_mask.sum(-1).tolist(),
+        )  # fmt: skip
 
     def to_dict(self) -> dict:
         output = super().to_dict()
@@ -259,13 +365,6 @@ class ShapCAProcessor(ProcessorMixin):
         if isinstance(image_processor, dict) and "data_config" in image_processor:
             image_processor.setdefault("pretrained_cfg", dict(image_processor["data_config"]))
         return output
-
-    @staticmethod
-    def _pad_words(values, kept: list[int], width: int, pad: int) -> torch.Tensor:
-        out = torch.full((len(kept), width), pad, dtype=torch.long)
-        for row, (value, k) in enumerate(zip(values, kept)):
-            out[row, :k] = torch.as_tensor(list(value)[:k], dtype=torch.long)
-        return out
 
     @property
     def model_input_names(self) -> list[str]:
@@ -279,3 +378,9 @@ class ShapCAProcessor(ProcessorMixin):
             "image_mask",
             "pos_ids",
         ]
+
+
+# `save_pretrained` copies this file (and what it imports) next to the processor's config and
+# names it in `auto_map`, so `AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True)`
+# loads it without this library.
+ShapCAProcessor.register_for_auto_class()

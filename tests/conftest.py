@@ -31,7 +31,6 @@ def tiny_config(task: str = "ner", **overrides) -> ShapCAConfig:
     settings = dict(
         text_config=dict(TINY_TEXT),
         vision_config=dict(TINY_VISION),
-        task=task,
         fusion_num_heads=4,
         feature_embedding_size=8,
         head_hidden_size=16,
@@ -39,7 +38,7 @@ def tiny_config(task: str = "ner", **overrides) -> ShapCAConfig:
         id2label=dict(enumerate(labels)),
     )
     settings.update(overrides)
-    return ShapCAConfig(**settings)
+    return MODEL_FOR_TASK[task].config_class(**settings)
 
 
 def random_inputs(

@@ -93,7 +93,7 @@ def test_load_metric_names_the_tasks():
 
 
 def test_bio_entities():
-    from processing.metrics import bio_entities
+    from processing.decoding import bio_entities
 
     tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-ORG", "B-ORG", "I-PER"]
     assert bio_entities(tags) == [

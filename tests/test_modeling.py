@@ -235,9 +235,9 @@ def test_image_model_needs_pixels(ner_config):
 
 
 def test_wrong_task_is_refused():
-    with pytest.raises(ValueError, match="word-pair"):
+    with pytest.raises(ValueError, match="load the checkpoint with ShapCAForWordPairTagging"):
         ShapCAForTokenClassification(tiny_config("word_pair"))
-    with pytest.raises(ValueError, match="task='word_pair'"):
+    with pytest.raises(ValueError, match="needs a ShapCAWordPairConfig"):
         ShapCAForWordPairTagging(tiny_config("ner"))
 
 

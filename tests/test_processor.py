@@ -41,7 +41,37 @@ def test_context_is_cut_first_and_long_texts_are_reported(processor, caplog):
         long = processor(["the"] * 30, context="a dog", word_labels=[0] * 30)
     assert "1 of 1 examples are longer than max_length" in caplog.text
     assert long["word_index"].shape[1] == processor.max_length - 3
-    assert processor.count_truncated([["the"] * 30, ["the"] * 3]) == 1
+
+
+def test_long_texts_are_read_in_overlapping_windows(processor):
+    words = [f"w{i}" for i in range(50)]
+    out = processor([words, ["hi"]], context=["a dog", None], return_overflowing_tokens=True)
+    mapping, offsets = out["overflow_to_sample_mapping"].tolist(), out["word_offset"].tolist()
+    kept = (out["word_index"] >= 0).sum(-1).tolist()
+    assert mapping[-1] == 1 and mapping.count(0) > 2 and out["input_ids"].shape[1] <= processor.max_length
+    covered = set()
+    for example, start, size in zip(mapping, offsets, kept):
+        if example == 0:
+            covered.update(range(start, start + size))
+    assert covered == set(range(50))  # no word dropped
+    starts = [start for example, start in zip(mapping, offsets) if example == 0]
+    ends = [start + size for example, start, size in zip(mapping, offsets, kept) if example == 0]
+    assert all(s < e for s, e in zip(starts[1:], ends[:-1]))  # consecutive windows overlap
+    assert out["context_mask"][0].sum() > 0  # a window keeps room for the context
+
+
+def test_a_word_longer_than_the_window_keeps_its_first_tokens(processor):
+    out = processor(["hi", "!" * 300, "there"], return_overflowing_tokens=True)
+    assert out["word_offset"].tolist()[:2] == [0, 1] and (out["word_index"] >= 0).sum() >= 3
+    assert out["input_ids"].shape[1] <= processor.max_length
+
+
+def test_processor_tags_words_with_its_tagger(processor):
+    processor.pos_tagger = "en_core_web_sm"
+    out = processor(["Anna", "runs", "fast"])
+    assert out["pos_ids"][0].tolist() != [1, 1, 1]  # not all unknown
+    processor.pos_tagger = "none"
+    assert processor(["Anna", "runs", "fast"])["pos_ids"][0].tolist() == [1, 1, 1]
 
 
 def test_images_masks_and_blank_pixels(processor):

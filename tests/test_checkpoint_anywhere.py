@@ -1,0 +1,163 @@
+"""A checkpoint written by run_mie.py loads and predicts in a fresh process, with the library and
+without it (an import blocker refuses the project's packages), and what the README and the model
+card show runs as written."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import run_mie
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--demo_train_size", "56", "--demo_validation_size", "16", "--demo_test_size", "16", "--report_to", "none"]
+PROJECT_MODULES = ("modeling_shapca", "processing", "run_mie", "utils_mie", "trainer_mie", "metrics", "model_cards")
+
+# Prepended to a script to run it as a user without the library: the project's packages cannot be imported.
+BLOCKER = textwrap.dedent(
+    f"""
+    import sys
+    class _Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {PROJECT_MODULES!r}:
+                raise ModuleNotFoundError(f"{{name}} is blocked: this process plays a user without the library")
+    sys.meta_path.insert(0, _Blocker())
+    """
+)
+
+# The same calls with and without the library; prints what they predict.
+CHECK = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    from PIL import Image
+    from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, AutoProcessor, pipeline
+
+    remote = sys.argv[1] == "remote"
+    if not remote:
+        import processing  # registers the Auto classes and the pipelines
+    options = {"trust_remote_code": True} if remote else {}
+    report = {}
+    for checkpoint in sys.argv[2:]:
+        config = AutoConfig.from_pretrained(checkpoint, **options)
+        base = AutoModel.from_pretrained(checkpoint, **options).eval()
+        model = AutoModelForTokenClassification.from_pretrained(checkpoint, **options).eval()
+        processor = AutoProcessor.from_pretrained(checkpoint, **options)
+        image = Image.open("photo.jpg")
+        inputs = processor(["so", "proud", "of", "Jordan"], context="a portrait of a man", images=[image])
+        with torch.no_grad():
+            structures = processor.post_process(model, model(**inputs), inputs)
+            features = base(**inputs).word_features
+        task = "multimodal-ner" if config.task == "ner" else "multimodal-relation-extraction"
+        extract = pipeline(model=checkpoint, trust_remote_code=True) if remote else pipeline(task, model=checkpoint)
+        report[checkpoint] = {
+            "classes": [type(config).__name__, type(base).__name__, type(model).__name__, type(processor).__name__,
+                        type(extract).__name__],
+            "structures": structures,
+            "features": round(float(features.abs().sum()), 3),
+            "pipeline": extract("so proud of Jordan", image="photo.jpg", context="a portrait of a man"),
+            "project_imported": sorted(m for m in sys.modules if m.split(".")[0] in ("modeling_shapca", "processing")),
+        }
+    print("REPORT " + json.dumps(report))
+    """
+)
+
+
+def run_python(code: str, cwd: Path, with_library: bool, *args: str) -> str:
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_MODULES_CACHE=str(cwd / "modules"))
+    if with_library:
+        env["PYTHONPATH"] = str(ROOT)
+    else:
+        code = BLOCKER + code
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """A CRF and a word-pair checkpoint of the tiny demo configs, and a working folder with a photo."""
+    root = tmp_path_factory.mktemp("anywhere")
+    made = {}
+    for name, config in (("ner", "demo.json"), ("pair", "demo_wordpair.json")):
+        out = root / name
+        run_mie.main([str(ROOT / "configs" / config), "--output_dir", str(out), "--cache_dir", str(root / "cache"),
+                      *SMALL, "--num_train_epochs", "1"])  # fmt: skip
+        made[name] = out
+    work = root / "work"
+    (work / "runs").mkdir(parents=True)
+    os.symlink(made["ner"], work / "runs" / "demo")  # the README's snippets name runs/demo
+    Image.new("RGB", (64, 64), (220, 50, 60)).save(work / "photo.jpg")
+    return made, work
+
+
+def test_checkpoint_carries_all_its_code(checkpoints):
+    made, _ = checkpoints
+    for checkpoint in made.values():
+        files = {path.name for path in checkpoint.iterdir()}
+        assert {"modeling_shapca.py", "configuration_shapca.py", "processing_shapca.py", "pipeline_shapca.py",
+                "decoding.py", "pos.py", "images.py", "contexts.py"} <= files  # fmt: skip
+        processor_config = json.loads((checkpoint / "processor_config.json").read_text())
+        assert processor_config["auto_map"] == {"AutoProcessor": "processing_shapca.ShapCAProcessor"}
+        assert processor_config["pos_tagger"] == "none"  # what configs/demo*.json train with
+        config = json.loads((checkpoint / "config.json").read_text())
+        assert config["custom_pipelines"]["multimodal-information-extraction"]["impl"] == (
+            "pipeline_shapca.MultimodalExtractionPipeline"
+        )
+
+
+def test_same_predictions_with_and_without_the_library(checkpoints):
+    made, work = checkpoints
+    paths = [str(made["ner"]), str(made["pair"])]
+    reports = {}
+    for mode, with_library in (("remote", False), ("library", True)):
+        output = run_python(CHECK, work, with_library, mode, *paths)
+        line = next(line for line in output.splitlines() if line.startswith("REPORT "))
+        reports[mode] = json.loads(line.removeprefix("REPORT "))
+    # Only the `remote` process was told to trust remote code; the library process passes nothing.
+    remote, library = reports["remote"], reports["library"]
+    ner, pair = paths
+    assert remote[ner]["classes"][:3] == ["ShapCAConfig", "ShapCAModel", "ShapCAForTokenClassification"]
+    assert remote[pair]["classes"][:3] == ["ShapCAWordPairConfig", "ShapCAWordPairModel", "ShapCAForWordPairTagging"]
+    for checkpoint in paths:
+        assert remote[checkpoint]["project_imported"] == []  # everything came from the checkpoint
+        assert library[checkpoint]["project_imported"]
+        assert remote[checkpoint]["classes"] == library[checkpoint]["classes"]
+        for key in ("structures", "features", "pipeline"):
+            assert remote[checkpoint][key] == library[checkpoint][key], key
+    assert isinstance(remote[ner]["pipeline"], list) and set(remote[pair]["pipeline"]) == {"entities", "relations"}
+    assert "entities" in remote[ner]["structures"][0] and "relations" in remote[pair]["structures"][0]
+
+
+def readme_snippet(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(f"### {title}", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return python_blocks(section)[0]
+
+
+@pytest.mark.parametrize("with_library", [True, False], ids=["library", "no-library"])
+def test_readme_loading_snippet_runs_as_written(checkpoints, with_library):
+    _, work = checkpoints
+    output = run_python(readme_snippet("Loading a result"), work, with_library)
+    assert "'entities'" in output
+
+
+def test_model_card_snippets_run_as_written(checkpoints):
+    made, work = checkpoints
+    for checkpoint in made.values():
+        card = (checkpoint / "README.md").read_text()
+        blocks = python_blocks(card)
+        assert blocks and str(checkpoint) in blocks[0]
+        output = run_python("\n".join(blocks), work, with_library=False)
+        assert "'entities'" in output

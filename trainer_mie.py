@@ -1,0 +1,124 @@
+"""`MIETrainer`: the `Trainer` with the paper's two learning rates, logged loss parts, decoded
+predictions for the metrics, and self-contained checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from model_cards import build_model_card
+from processing.decoding import IGNORE, predictions_from_logits
+from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
+
+
+def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
+    """Pad the word axes of ``(B, W)`` or ``(B, W, W)`` to ``size`` with -100 (so batches concatenate)."""
+    padding = []
+    for _ in range(tensor.dim() - 1):
+        padding = [0, size - tensor.shape[-1 - len(padding) // 2]] + padding
+    return torch.nn.functional.pad(tensor, padding, value=IGNORE)
+
+
+class MIETrainer(Trainer):
+    """The Trainer for Shap-CA.
+
+    - The optimizer (``--optim``, fused AdamW by default) has one learning rate for the two
+      encoders (``encoder_learning_rate``) and one for the rest (``learning_rate``).
+    - The parts of the loss (``loss_main``, ``loss_semantic``, ``loss_modality``) are logged.
+    - Evaluation gathers decoded predictions (`processing.decoding.predictions_from_logits`), never
+      raw emissions: Viterbi tags or argmax grids with their probabilities (padded to
+      ``max_words`` so that batches concatenate), or the relation mass of the given pair; the gold
+      labels are the ``labels`` (NER) or the ``gold_*`` columns of the batch. `compute_metrics`
+      turns both into scores.
+    - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
+      the model card (`model_cards.build_model_card`) is written from the run's arguments and
+      ``all_results.json``.
+
+    Args:
+        run_arguments: ``(model_args, data_args, task)`` of `run_mie.py`, for the model card.
+        max_words: the width the word axes of the predictions are padded to.
+    """
+
+    def __init__(self, *args, run_arguments=None, max_words: int = 128, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run_arguments = run_arguments
+        self.max_words = max_words
+        self._loss_parts: dict[str, list[float]] = {}
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            model = self.model if model is None else model
+            decay = set(self.get_decay_parameter_names(model))
+            groups = {}
+            for name, parameter in model.named_parameters():
+                if not parameter.requires_grad:
+                    continue
+                encoder = ".text_model." in f".{name}" or ".vision_model." in f".{name}"
+                groups.setdefault((encoder, name in decay), []).append(parameter)
+            optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            self.optimizer = optimizer_class(
+                [
+                    {
+                        "params": params,
+                        "lr": self.args.encoder_learning_rate if encoder else self.args.learning_rate,
+                        "weight_decay": self.args.weight_decay if decays else 0.0,
+                    }
+                    for (encoder, decays), params in groups.items()
+                ],
+                **optimizer_kwargs,
+            )
+        return self.optimizer
+
+    @staticmethod
+    def _model_inputs(inputs: dict) -> dict:
+        return {key: value for key, value in inputs.items() if key != "spans" and not key.startswith("gold_")}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**self._model_inputs(inputs))
+        for part in ("loss_main", "loss_semantic", "loss_modality"):
+            value = getattr(outputs, part, None)
+            if value is not None and model.training:
+                self._loss_parts.setdefault(part, []).append(float(value.detach()))
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def log(self, logs, start_time=None):
+        if "loss" in logs and self._loss_parts:
+            logs.update({part: round(sum(v) / len(v), 4) for part, v in self._loss_parts.items()})
+            self._loss_parts = {}
+        super().log(logs, start_time)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            outputs = model(**self._model_inputs(inputs))
+        loss = outputs.loss.detach() if outputs.loss is not None else None
+        if prediction_loss_only:
+            return loss, None, None
+        unwrapped = self.accelerator.unwrap_model(model)
+        predictions = predictions_from_logits(unwrapped, outputs.logits, inputs["word_index"] >= 0, inputs.get("spans"))
+        if "relation_mass" in predictions:  # a given pair (MNRE)
+            return loss, predictions["relation_mass"], inputs["gold_relation"]
+        decoded = (pad_to(predictions["ids"], self.max_words).int(), pad_to(predictions["scores"], self.max_words))
+        if "gold_entities" in inputs:  # joint extraction: the gold structures themselves
+            return loss, decoded, (inputs["gold_entities"], inputs["gold_relations"])
+        return loss, decoded, pad_to(inputs["labels"], self.max_words).int()
+
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        """Save the model and the processor (the Trainer's own), with the pipeline's code and its
+        entry in the config: a checkpoint that predicts with only transformers installed."""
+        add_pipeline_to_config(self.accelerator.unwrap_model(self.model).config)
+        super()._save(output_dir, state_dict)
+        save_pipeline_code(output_dir or self.args.output_dir)
+
+    def create_model_card(self, *args, **kwargs):
+        if not self.is_world_process_zero() or self.run_arguments is None:
+            return
+        output_dir = Path(self.args.output_dir)
+        results_path = output_dir / "all_results.json"
+        results = json.loads(results_path.read_text()) if results_path.exists() else {}
+        model_args, data_args, task = self.run_arguments
+        card = build_model_card(model_args, data_args, self.args, task, results)
+        card.save(output_dir / "README.md")
