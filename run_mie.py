@@ -27,7 +27,6 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoProcessor, EarlyStoppingCallback, HfArgumentParser, TrainingArguments, set_seed
 from transformers.integrations import is_tensorboard_available
-from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_shapca import MODEL_FOR_TASK
 from processing import ShapCADataCollator
@@ -37,10 +36,11 @@ from utils_mie import (
     build_model,
     build_processor,
     compute_metrics,
+    decoded_structures,
     label_names,
+    parse_label_map,
     prediction_records,
     prepare_split,
-    decoded_structures,
     summarise_seeds,
     write_jsonl,
 )
@@ -115,6 +115,13 @@ class DataArguments:
     demo_test_size: int = 300
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    label_map: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "CORPUS_TYPE=MODEL_TYPE pairs: read the corpus's entity types as the model's when scoring a "
+            "checkpoint on another corpus (OTHER <-> MISC is built in)."
+        },
+    )
     predict_file: str | None = field(
         default=None, metadata={"help": "JSONL of new examples ({words, image, context}) for --do_predict."}
     )
@@ -285,11 +292,17 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         if data_args.max_eval_samples:
             for split in ("validation", "test"):
                 corpus[split] = corpus[split].select(range(min(data_args.max_eval_samples, len(corpus[split]))))
-        labels = label_names(corpus, data_args.corpus, task)
+        if model_args.model_name_or_path:  # a trained checkpoint keeps its labels (scored on any corpus)
+            id2label = AutoConfig.from_pretrained(model_args.model_name_or_path).id2label
+            labels = [id2label[index] for index in range(len(id2label))]
+        else:
+            labels = label_names(corpus, data_args.corpus, task)
         processor = build_processor(model_args, data_args, corpus)
         label2id = {label: i for i, label in enumerate(labels)}
+        label_map = parse_label_map(data_args.label_map)
         prepared = {
-            split: prepare_split(part, task, label2id, processor, data_args.use_context) for split, part in corpus.items()
+            split: prepare_split(part, task, label2id, processor, data_args.use_context, label_map)
+            for split, part in corpus.items()
         }
     model = build_model(model_args, labels, task, processor)
     relation_names = corpus["train"].features["relation"].names if task == "mre" else ()
@@ -322,7 +335,8 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             results.update(output.metrics)
             if trainer.is_world_process_zero():
                 structures = decoded_structures(output.predictions, model.config.id2label, task)
-                write_jsonl(output_dir / f"predictions_{split}.jsonl", prediction_records(corpus[split], structures, task))
+                records = prediction_records(prepared[split], structures, task, model.config.id2label)
+                write_jsonl(output_dir / f"predictions_{split}.jsonl", records)
     # Written last: a run with an all_results.json is complete (the grid runner relies on it).
     trainer.save_metrics("all", results, combined=False)
     trainer.create_model_card()

@@ -34,6 +34,45 @@ def label_names(corpus, corpus_name: str, task: str) -> list[str]:
     return grid_label_names(JMERE_ENTITY_TYPES, JMERE_RELATIONS)
 
 
+# Entity types that mean the same across corpora (Twitter-2015 OTHER, Twitter-2017 MISC).
+BUILTIN_TYPE_MAP = {"OTHER": "MISC", "MISC": "OTHER"}
+
+
+def parse_label_map(pairs: Sequence[str]) -> dict[str, str]:
+    """``["A=B", ...]`` (``--label_map``) -> ``{A: B}``: the corpus's entity type A is the model's B."""
+    mapping = {}
+    for pair in pairs:
+        source, separator, target = pair.partition("=")
+        if not separator or not source or not target:
+            raise ValueError(f"--label_map takes CORPUS_TYPE=MODEL_TYPE pairs, got {pair!r}.")
+        mapping[source] = target
+    return mapping
+
+
+def tag_id_map(corpus_tags: Sequence[str], model_labels: Sequence[str], label_map: dict[str, str]) -> list[int]:
+    """The model's id of each corpus tag (cross-corpus evaluation, paper Table 5).
+
+    A tag the model knows keeps its name; otherwise its entity type goes through ``label_map``,
+    then the built-in OTHER <-> MISC. Tags with no counterpart are an error that names them.
+    """
+    model_ids = {label: index for index, label in enumerate(model_labels)}
+    mapping, missing = [], []
+    for tag in corpus_tags:
+        prefix, _, entity_type = tag.partition("-")
+        target = label_map.get(entity_type) or BUILTIN_TYPE_MAP.get(entity_type)
+        mapped = tag if tag in model_ids else f"{prefix}-{target}" if target else None
+        if mapped in model_ids:
+            mapping.append(model_ids[mapped])
+        else:
+            missing.append(tag)
+    if missing:
+        raise ValueError(
+            f"The corpus's labels {missing} have no counterpart among the model's labels {list(model_labels)}: "
+            "map their entity types with --label_map CORPUS_TYPE=MODEL_TYPE (e.g. --label_map ORG=PER)."
+        )
+    return mapping
+
+
 def corpus_tokenizer(corpus) -> BertTokenizer:
     """A word-level tokenizer over the lower-cased words and context words of the training split."""
     words = set()
@@ -107,15 +146,20 @@ def mre_structures(head: dict, tail: dict, relation: str) -> tuple[list[dict], l
     return plain, [{"head": head_index, "tail": 1 - head_index, "type": relation}]
 
 
-def prepare_split(dataset, task: str, label2id: dict, processor: ShapCAProcessor, use_context: bool):
+def prepare_split(
+    dataset, task: str, label2id: dict, processor: ShapCAProcessor, use_context: bool, label_map: dict | None = None
+):
     """Add ``pos_ids`` (the processor's tagger), ``labels`` (tag ids or grids) and the gold structures
     the metrics read (``gold_entities`` ``[start, end, type id]``, ``gold_relations`` ``[head, tail,
-    type id]``, or ``gold_relation`` for a given pair); drop the context if asked."""
+    type id]``, or ``gold_relation`` for a given pair); drop the context if asked. NER tags are
+    read in the model's label ids (``label_map``: see `tag_id_map`)."""
+    if task == "ner":
+        model_id = tag_id_map(dataset.features["ner_tags"].feature.names, list(label2id), label_map or {})
 
     def add_columns(batch):
         batch["pos_ids"] = processor.tag(batch["words"])
         if task == "ner":
-            batch["labels"] = batch["ner_tags"]
+            batch["labels"] = [[model_id[tag] for tag in tags] for tags in batch["ner_tags"]]
         elif task == "mre":
             relations = dataset.features["relation"].names
             batch["labels"] = [
@@ -193,15 +237,14 @@ def tags_from_entities(entities: Sequence[dict], num_words: int) -> list[str]:
     return tags
 
 
-def prediction_records(dataset, structures: list[dict], task: str) -> list[dict]:
-    """One JSON record per example: its id, words, gold and predicted structures."""
+def prediction_records(dataset, structures: list[dict], task: str, id2label: dict) -> list[dict]:
+    """One JSON record per example of a prepared split: its id, words, gold and predicted structures
+    (NER gold in the model's labels, as scored)."""
     records = []
     for row, found in zip(dataset, structures):
         record = {"id": row["id"], "words": row["words"]}
         if task == "ner":
-            names = dataset.features["ner_tags"].feature.names
-            gold = [names[t] for t in row["ner_tags"]]
-            record.update(gold=bio_entities(gold), pred=found["entities"])
+            record.update(gold=bio_entities([id2label[tag] for tag in row["labels"]]), pred=found["entities"])
         elif task == "mre":
             relation = dataset.features["relation"].names[row["relation"]]
             record.update(head=row["head"], tail=row["tail"], gold=relation, pred=found["relation"], score=found["score"])

@@ -143,18 +143,5 @@ def mre_relation_from_sums(summed: np.ndarray, forward: bool, id2label: Mapping[
     return relation, float(candidates[relation] / total) if total > 0 else 0.0
 
 
-def mre_relation(
-    probabilities: np.ndarray, head: Mapping, tail: Mapping, id2label: Mapping[int, str]
-) -> tuple[str, float]:
-    """The relation of a given (head, tail) pair from the grid probabilities ``P^final`` ``(W, W, C)``.
-
-    The argmax, over the MNRE relations and ``None``, of the summed probabilities of the cells
-    between the two spans (see `mre_relation_from_sums`).
-    """
-    rows, columns, forward = cross_cells(head, tail)
-    summed = np.asarray(probabilities)[rows, columns].sum(axis=(0, 1))
-    return mre_relation_from_sums(summed, forward, id2label)
-
-
 def _label_id(id2label: Mapping[int, str], label: str) -> int:
     return next(int(key) for key, value in id2label.items() if value == label)

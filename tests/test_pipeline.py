@@ -8,9 +8,11 @@ from conftest import SHARED_DATA
 from PIL import Image
 from transformers import pipeline
 
+import numpy as np
 import processing  # noqa: F401  (registers the tasks)
 import run_mie
-from processing.pipeline_shapca import split_words
+from processing.pipeline_shapca import examples_from_inputs
+from processing.pipeline_shapca import join_words, split_words
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--demo_train_size", "1400", "--demo_validation_size", "28", "--demo_test_size", "28", "--report_to", "none",
@@ -44,10 +46,11 @@ def red_disc(path=None):
 
 
 def test_split_words_keeps_offsets():
-    text, words, offsets = split_words("  so proud\tof  Jordan ")
+    text = "  so proud\tof  Jordan "
+    words, offsets = split_words(text)
     assert words == ["so", "proud", "of", "Jordan"]
     assert [text[a:b] for a, b in offsets] == words
-    joined, _, spans = split_words(["New", "York"])
+    joined, spans = join_words(["New", "York"])
     assert joined == "New York" and spans == [(0, 3), (4, 8)]
 
 
@@ -68,9 +71,11 @@ def test_ner_pipeline_gives_character_offsets(ner_checkpoint, tmp_path):
     assert len(batch) == 2 and all(isinstance(result, list) for result in batch)
 
 
-def context_text(nlp, prepared) -> str:
-    batch = prepared["batch"]
-    ids = batch["input_ids"][0][batch["context_mask"][0].bool()]
+def context_text(nlp, text, image=None, context=None) -> str:
+    """The context the model reads for one input (decoded from the processor's context tokens)."""
+    (example,), _ = examples_from_inputs(text, image, context)
+    inputs = nlp.preprocess([example])["inputs"]
+    ids = inputs["input_ids"][0][inputs["context_mask"][0].bool()]
     return nlp.processor.tokenizer.decode(ids)
 
 
@@ -82,9 +87,12 @@ def test_context_comes_from_the_store(ner_checkpoint, tmp_path):
         json.dumps({"image_id": "pic.png", "context": "a green logo", "generator": "t", "source": "t"}) + "\n"
     )
     nlp = pipeline("multimodal-ner", model=str(ner_checkpoint), context_store=str(store))
-    assert context_text(nlp, nlp.preprocess("hi Jordan", image=str(path))) == "a green logo"
-    assert context_text(nlp, nlp.preprocess("hi Jordan", image=str(path), context="a man")) == "a man"
-    assert context_text(nlp, nlp.preprocess("hi Jordan", image=red_disc())) == ""  # no file name, no store entry
+    assert context_text(nlp, "hi Jordan", image=str(path)) == "a green logo"
+    assert context_text(nlp, "hi Jordan", image=str(path), context="a man") == "a man"
+    assert context_text(nlp, "hi Jordan", image=red_disc()) == ""  # no file name, no store entry
+    assert nlp.resolve_context(None, None, "pic.png") == ("a green logo", "store")
+    assert nlp.resolve_context("given", None, "pic.png") == ("given", "given")
+    assert nlp.resolve_context(None, None, "other.png") == (None, "none")
 
 
 def test_context_from_a_generator(ner_checkpoint):
@@ -95,7 +103,7 @@ def test_context_from_a_generator(ner_checkpoint):
         return ["a portrait of a man"]
 
     nlp = pipeline("multimodal-ner", model=str(ner_checkpoint), context_generator=describe)
-    assert context_text(nlp, nlp.preprocess("so proud of Jordan", image=red_disc())) == "a portrait of a man"
+    assert context_text(nlp, "so proud of Jordan", image=red_disc()) == "a portrait of a man"
     assert calls == [1]
     nlp("so proud of Jordan", image=red_disc(), context="given")  # a given context wins
     assert calls == [1]
@@ -104,13 +112,14 @@ def test_context_from_a_generator(ner_checkpoint):
 def test_long_text_is_read_in_windows(ner_checkpoint):
     nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
     words = " ".join(["so proud of Jordan ,"] * 40)  # 200 words, far over max_length 48
-    prepared = nlp.preprocess(words, image=red_disc(), context="a portrait of a man")
-    ranges = prepared["ranges"]
-    assert len(ranges) > 1 and ranges[0][0] == 0 and ranges[-1][1] == 200
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
-    assert (prepared["batch"]["word_index"] >= 0).sum() == 200
+    (example,), _ = examples_from_inputs(words, red_disc(), "a portrait of a man")
+    inputs = nlp.preprocess([example])["inputs"]
+    offsets, kept = inputs["word_offset"].tolist(), (inputs["word_index"] >= 0).sum(-1).tolist()
+    assert len(offsets) > 1 and offsets[0] == 0 and offsets[-1] + kept[-1] == 200
+    assert all(b < a + size for a, size, b in zip(offsets, kept, offsets[1:]))  # windows overlap
     entities = nlp(words, image=red_disc(), context="a portrait of a man")
     assert all(words[e["start"] : e["end"]] == e["word"] for e in entities)
+    assert sum(e["word"] == "Jordan" for e in entities) == 40  # every window's Jordan, once each
 
 
 def test_relation_pipeline(pair_checkpoint):
@@ -134,3 +143,58 @@ def test_pipeline_on_real_mnre_images(ner_checkpoint):
         assert isinstance(entities, list)
         for entity in entities:
             assert 0 <= entity["start"] < entity["end"]
+
+
+# -- hardening: every input form answered, batching equal to one by one --------------------------
+
+
+def test_a_bare_word_list_is_refused_and_words_go_in_a_dict(ner_checkpoint):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    with pytest.raises(ValueError, match=r"ambiguous.*\{'words': \[\.\.\.\]\}"):
+        nlp(["so", "proud", "of", "Jordan"])
+    as_words = nlp({"words": ["so", "proud", "of", "Jordan"], "image": red_disc(), "context": "a portrait of a man"})
+    assert as_words == nlp("so proud of Jordan", image=red_disc(), context="a portrait of a man")
+
+
+@pytest.mark.parametrize("bad", [None, 42, 3.5, b"so proud", {"image": "x.png"}, {"text": "a", "words": ["a"]}])
+def test_wrong_input_types_name_the_accepted_forms(ner_checkpoint, bad):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    with pytest.raises((TypeError, ValueError), match="accepted inputs: a text"):
+        nlp(bad)
+
+
+def test_empty_text_says_so(ner_checkpoint):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    with pytest.raises(ValueError, match="no words"):
+        nlp("   ")
+
+
+def test_images_as_arrays_and_bytes(ner_checkpoint, tmp_path):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    path = tmp_path / "disc.png"
+    picture = red_disc(path)
+    expected = nlp("so proud of Jordan", image=picture, context="a man")
+    assert nlp("so proud of Jordan", image=np.asarray(picture), context="a man") == expected
+    assert nlp("so proud of Jordan", image=path.read_bytes(), context="a man") == expected
+    with pytest.raises(TypeError, match="image"):
+        nlp("so proud of Jordan", image=42)
+
+
+@pytest.mark.parametrize("word", ["!" * 300, "\u6211" * 300], ids=["bangs", "chinese"])
+def test_a_word_longer_than_the_window_does_not_crash(ner_checkpoint, word):
+    nlp = pipeline("multimodal-ner", model=str(ner_checkpoint))
+    text = f"so proud of Jordan {word} and Austin"
+    entities = nlp(text, image=red_disc(), context="a portrait of a man")
+    assert all(text[e["start"] : e["end"]] == e["word"] for e in entities)
+
+
+def test_batches_give_the_results_of_one_by_one(ner_checkpoint, pair_checkpoint):
+    texts = [{"text": "so proud of Jordan", "image": red_disc(), "context": "a portrait of a man"},
+             {"text": " ".join(["Austin visits Eden ,"] * 20), "context": "a logo"},
+             {"words": ["hi", "Eden"]}, {"text": "new pics from Austin :"}, {"text": "Jordan"}]  # fmt: skip
+    for checkpoint, task in ((ner_checkpoint, "multimodal-ner"), (pair_checkpoint, "multimodal-relation-extraction")):
+        nlp = pipeline(task, model=str(checkpoint))
+        one_by_one = [nlp(text) for text in texts]
+        for batch_size in (2, 8):
+            assert nlp(texts, batch_size=batch_size) == one_by_one
+        assert pipeline(task, model=str(checkpoint), batch_size=2)(texts) == one_by_one

@@ -1,6 +1,11 @@
 """POS tags from spaCy on the given words, cached on disk."""
 
+import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +43,21 @@ def test_none_tagger_warns_and_gives_unknown(caplog):
 def test_missing_model_says_how_to_install():
     with pytest.raises(OSError, match="python -m spacy download de_core_news_sm"):
         PosTagger("de_core_news_sm")
+
+
+def test_two_processes_write_the_cache_at_once(tmp_path):
+    """DDP ranks tag at the same time: every line of the shared cache stays whole."""
+    script = (
+        "import sys\nfrom processing.pos import PosTagger\n"
+        "words = [[f'w{sys.argv[1]}x{i}', 'runs', 'fast'] for i in range(3000)]\n"
+        f"PosTagger('en_core_web_sm', cache_dir={str(tmp_path)!r})(words)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(rank)], env=env) for rank in (0, 1)]
+    assert [process.wait(timeout=300) for process in processes] == [0, 0]
+    (cache,) = tmp_path.glob("*.jsonl")
+    lines = cache.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # a torn or interleaved line would not parse
+    assert len(records) == 6000 and len({record["key"] for record in records}) == 6000
+    reread = PosTagger("en_core_web_sm", cache_dir=tmp_path)
+    assert len(reread.cache) == 6000

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,82 @@ def test_two_process_launch_with_global_alignment_batch(tmp_path):
     state = json.loads(next(out.glob("checkpoint-*/trainer_state.json")).read_text())
     # 56 examples, 2 processes x 8 per batch: 4 steps per epoch.
     assert state["global_step"] == 4
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path):
+    """SIGKILL after the first checkpoint, then --resume_from_checkpoint true: the same test F1 and
+    predictions as a run that was never stopped; a checkpoint torn by the kill is skipped."""
+    def arguments(out):
+        return [str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+                *SMALL, "--num_train_epochs", "4", "--save_total_limit", "10", "--disable_tqdm", "true"]  # fmt: skip
+
+    reference = run_mie.main(arguments(tmp_path / "reference"))
+    out = tmp_path / "killed"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    process = subprocess.Popen([sys.executable, str(ROOT / "run_mie.py"), *arguments(out)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(out.glob("checkpoint-*/trainer_state.json")) and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "all_results.json").exists(), "the run ended before it could be killed"
+    (out / "checkpoint-999").mkdir()  # a save the kill tore: no trainer_state.json
+    (out / "checkpoint-999" / "config.json").write_text("{")
+
+    resumed = run_mie.main([*arguments(out), "--resume_from_checkpoint", "true"])
+    assert resumed["test_f1"] == reference["test_f1"] and resumed["eval_f1"] == reference["eval_f1"]
+    for split in ("test", "validation"):
+        name = f"predictions_{split}.jsonl"
+        assert (out / name).read_text() == (tmp_path / "reference" / name).read_text()
+
+
+def test_resume_true_without_a_checkpoint_starts_over(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        small_run("demo.json", tmp_path, "--max_steps", "1", "--do_eval", "false", "--resume_from_checkpoint", "true")
+    assert "No complete checkpoint" in caplog.text
+
+
+def test_abbreviated_flags_are_refused():
+    with pytest.raises(SystemExit):
+        run_mie.parse_arguments(["--num_train_epoch", "1"])
+    with pytest.raises(SystemExit):
+        run_mie.parse_arguments([str(ROOT / "configs" / "demo.json"), "--alph", "0.1"])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b'{"words": ["a"]}\n\xff\xfe{"words": ["b"]}\n', r"new\.jsonl:2: not UTF-8"),
+     (b'{"words": ["a"]}\n{"words": ["b"\n', r"new\.jsonl:2: not a JSON object"),
+     (b'{"words": "a b"}\n', r"new\.jsonl:1: expected an object with a 'words' list")],
+)  # fmt: skip
+def test_predict_file_errors_name_file_and_line(tmp_path, content, message):
+    path = tmp_path / "new.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        run_mie.load_new_examples(str(path))
+
+
+def test_predict_file_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "new.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"words": ["so", "proud"], "image": "a/b.png"}\n')
+    assert run_mie.load_new_examples(str(path)) == [{"words": ["so", "proud"], "image": "a/b.png", "context": None}]
+
+
+def test_cross_corpus_evaluation_with_a_label_map(tmp_path):
+    """A demo checkpoint (PER, LOC, ORG) scored on a Twitter-2017-format corpus (also MISC)."""
+    from conftest import write_twitter
+
+    out, _ = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--do_eval", "false")
+    data = tmp_path / "twitter"
+    write_twitter(data)
+    evaluate = ["--model_name_or_path", str(out), "--corpus", "twitter2017", "--data_dir", str(data), "--do_eval",
+                "--missing_context", "empty", "--report_to", "none",
+                "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    with pytest.raises(ValueError, match=r"\['B-MISC', 'I-MISC'\] have no counterpart.*--label_map"):
+        run_mie.main([*evaluate, "--output_dir", str(tmp_path / "unmapped")])
+    results = run_mie.main([*evaluate, "--label_map", "MISC=ORG", "--output_dir", str(tmp_path / "mapped")])
+    assert 0.0 <= results["test_f1"] <= 1.0 and "train_runtime" not in results
+    record = json.loads((tmp_path / "mapped" / "predictions_test.jsonl").read_text().splitlines()[0])
+    assert record["gold"] == [{"start": 0, "end": 2, "type": "ORG"}]  # "Super Bowl", MISC read as ORG

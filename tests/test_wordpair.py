@@ -5,8 +5,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import SHARED_DATA, needs_shared_data
 
+from processing.decoding import relation_mass, structures_from_predictions
 from processing.corpora.jmere import JMERE_ENTITY_TYPES, JMERE_RELATIONS, parse_jmere_example
 from processing.corpora.mnre import MNRE_RELATIONS
 from processing.wordpair import (
@@ -14,7 +16,6 @@ from processing.wordpair import (
     decode_grid,
     encode_grid,
     grid_label_names,
-    mre_relation,
 )
 
 LABELS = grid_label_names(["PER", "ORG"], ["member_of", "peer"])
@@ -76,12 +77,13 @@ def test_mre_relation_sums_cross_cells_in_the_head_direction():
     probabilities = np.zeros((3, 3, len(labels)))
     probabilities[..., 0] = 1.0  # none everywhere
     probabilities[0, 2] = [0.3, 0.0, 0.1, 0.6]  # none, entity, member_of, member_of^-1
-    head, tail = {"start": 2, "end": 3}, {"start": 0, "end": 1}
-    # The head follows the tail: member_of is read from the reversed label (0.6 > none 0.3).
-    relation, score = mre_relation(probabilities, head, tail, id2label)
-    assert relation == "/per/org/member_of" and score == pytest.approx(0.6)  # share of the cell's mass
-    # The other way round only the forward label counts (0.1 < none 0.3).
-    assert mre_relation(probabilities, tail, head, id2label)[0] == "None"
+    # Two examples: the head follows the tail (member_of is read from the reversed label, 0.6 >
+    # none 0.3), then the other way round (only the forward label counts, 0.1 < none 0.3).
+    spans = torch.tensor([[2, 3, 0, 1], [0, 1, 2, 3]])
+    mass = relation_mass(torch.tensor(probabilities)[None].expand(2, -1, -1, -1), spans)
+    first, second = structures_from_predictions({"relation_mass": mass}, id2label, "word_pair", [])
+    assert first["relation"] == "/per/org/member_of" and first["score"] == pytest.approx(0.6)  # share of the mass
+    assert second["relation"] == "None"
 
 
 def overlapping(entities):
