@@ -19,10 +19,16 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .input_files import FileFormatError, read_text_lines
+
 logger = logging.getLogger(__name__)
 
 CONTEXT_FIELDS = ("image_id", "context", "generator", "source")
 MISSING_CONTEXT_POLICIES = ("error", "empty")
+
+
+class ContextFormatError(FileFormatError):
+    """A line of a context file that is not what the format says, with file, line and expectation."""
 
 
 class MissingContextError(KeyError):
@@ -37,24 +43,25 @@ def read_context_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
 
     A last line without its newline is a write cut short: it is skipped with a warning (the
     writer redoes it). Any other line that is not a JSON object with ``image_id`` and
-    ``context`` is an error that names the file and the line.
+    ``context`` is a `ContextFormatError` that names the file and the line.
     """
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.readlines()
-    for number, line in enumerate(lines, start=1):
+    for number, line in read_text_lines(path, ContextFormatError):
         if not line.strip():
             continue
-        if not line.endswith("\n") and number == len(lines):
+        if not line.endswith("\n"):  # only the last line can lack its newline
             logger.warning("%s:%d: incomplete last line (a write was interrupted); ignoring it.", path, number)
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg}); expected one object per line.") from None
+            raise ContextFormatError(
+                path, number, f"not valid JSON ({error.msg}); expected one object per line."
+            ) from None
         if not isinstance(record, dict) or not isinstance(record.get("image_id"), str) or "context" not in record:
-            raise ValueError(
-                f"{path}:{number}: expected an object with string 'image_id' and 'context' "
-                f"(fields {', '.join(CONTEXT_FIELDS)})."
+            raise ContextFormatError(
+                path,
+                number,
+                f"expected an object with string 'image_id' and 'context' (fields {', '.join(CONTEXT_FIELDS)}).",
             )
         yield number, record
 

@@ -18,6 +18,7 @@ import datasets
 import yaml
 
 from ..contexts import MissingContextError
+from ..input_files import FileFormatError
 from .base import CorpusFormatError, MIEBuilder, fingerprint_files
 from .demo import Demo
 from .jmere import JMERE, JMERE_ENTITY_TYPES, JMERE_RELATIONS
@@ -95,7 +96,7 @@ def load_corpus(
         builder.download_and_prepare()
     except datasets.exceptions.DatasetGenerationError as error:
         # datasets wraps what a builder raises; ours already names the file, line and problem.
-        if isinstance(error.__cause__, (CorpusFormatError, MissingContextError)):
+        if isinstance(error.__cause__, (FileFormatError, MissingContextError)):
             raise error.__cause__ from None
         raise
     return builder.as_dataset()

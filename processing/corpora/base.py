@@ -11,6 +11,7 @@ import datasets
 from datasets.builder import Key
 
 from ..contexts import ContextStore
+from ..input_files import FileFormatError
 
 SPLITS = {"train": datasets.Split.TRAIN, "validation": datasets.Split.VALIDATION, "test": datasets.Split.TEST}
 
@@ -24,11 +25,8 @@ COMMON_FEATURES = {
 SPAN = {"start": datasets.Value("int32"), "end": datasets.Value("int32")}
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(FileFormatError):
     """A line of a corpus file that is not what its format says, with file, line and expectation."""
-
-    def __init__(self, path: str | os.PathLike, line: int, problem: str):
-        super().__init__(f"{path}:{line}: {problem}")
 
 
 @dataclass

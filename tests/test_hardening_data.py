@@ -1,0 +1,79 @@
+"""Issue #9, data side: every bad input gets a clear answer, nothing degrades silently, nothing
+is read outside its folder. Each test feeds one bad input, written by hand, and checks the answer."""
+
+import json
+
+import pytest
+from conftest import write_contexts, write_jmere, write_mnre, write_twitter
+
+from processing.contexts import ContextFormatError, ContextStore
+from processing.corpora import CorpusFormatError, load_corpus
+
+TWITTER_IMAGE_IDS = ["100.jpg", "101.jpg", "200.jpg", "300.jpg", "301.jpg"]
+
+
+def replace_bytes(path, old: bytes, new: bytes):
+    data = path.read_bytes()
+    assert data.count(old) == 1, f"{old!r} must occur once in {path}"
+    path.write_bytes(data.replace(old, new))
+
+
+# -- case 8: non-UTF-8 bytes name the file and the line; a BOM is accepted -------------------
+
+
+def write_jmere_one_item_per_line(folder):
+    """The JMERE fixture with one item per line, so that a bad byte has a line number other than 1."""
+    write_jmere(folder)
+    for name in ("train.json", "val.json", "test.json"):
+        items = json.loads((folder / name).read_text(encoding="utf-8"))
+        (folder / name).write_text("[\n" + ",\n".join(json.dumps(item) for item in items) + "\n]\n", encoding="utf-8")
+    return folder
+
+
+LATIN1_CASES = {  # corpus -> (writer, file, UTF-8 word, its Latin-1 bytes, line of that word)
+    "twitter2017": (write_twitter, "train.txt", b"Barcelona", b"Barcel\xf3na", 5),
+    "mnre": (write_mnre, "mnre_train.txt", b"'relation': 'None'", b"'relation': 'N\xf6ne'", 2),
+    "jmere": (write_jmere_one_item_per_line, "train.json", b"\"opens\"", b"\"\xf6pens\"", 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LATIN1_CASES))
+def test_non_utf8_corpus_file_names_file_and_line(tmp_path, name):
+    writer, file_name, word, latin1, line = LATIN1_CASES[name]
+    data = writer(tmp_path / name)
+    replace_bytes(data / file_name, word, latin1)
+    with pytest.raises(CorpusFormatError, match=rf"{file_name}:{line}: byte 0x[0-9a-f]{{2}} .* is not UTF-8"):
+        load_corpus(name, data, cache_dir=tmp_path / "cache")
+
+
+def test_non_utf8_context_file_names_file_and_line(tmp_path):
+    contexts = write_contexts(tmp_path / "ctx.jsonl", TWITTER_IMAGE_IDS)
+    replace_bytes(contexts, b"a picture for 200.jpg", b"une image \xe0 200.jpg")
+    with pytest.raises(ContextFormatError, match=r"ctx.jsonl:3: byte 0xe0 at byte \d+ of the line is not UTF-8"):
+        ContextStore([contexts])
+    with pytest.raises(ContextFormatError, match=r"ctx.jsonl:3: .* is not UTF-8"):
+        load_corpus("twitter2017", write_twitter(tmp_path / "tw"), context_files=[contexts], cache_dir=tmp_path / "c")
+
+
+BOM = "\ufeff".encode()
+
+
+@pytest.mark.parametrize(
+    "name, writer, file_name, split, first_words",
+    [
+        ("twitter2017", write_twitter, "train.txt", "train", ["Messi", "scores", "in", "Barcelona"]),
+        ("mnre", write_mnre, "mnre_train.txt", "train", ["Anna", "joins", "Acme", "Corp"]),
+        ("jmere", write_jmere, "train.json", "train", ["Anna", "Lee", "joins", "Acme", "in", "Oslo"]),
+    ],
+)
+def test_byte_order_mark_is_accepted_in_corpus_files(tmp_path, name, writer, file_name, split, first_words):
+    data = writer(tmp_path / name)
+    (data / file_name).write_bytes(BOM + (data / file_name).read_bytes())
+    corpus = load_corpus(name, data, cache_dir=tmp_path / "cache")
+    assert corpus[split][0]["words"] == first_words
+
+
+def test_byte_order_mark_is_accepted_in_context_files(tmp_path):
+    contexts = write_contexts(tmp_path / "ctx.jsonl", TWITTER_IMAGE_IDS)
+    contexts.write_bytes(BOM + contexts.read_bytes())
+    assert ContextStore([contexts]).get("100.jpg") == "a picture for 100.jpg"
