@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .input_files import FileFormatError, read_text_lines
+from .input_files import FileFormatError, check_image_id, read_text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ def read_context_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
                 number,
                 f"expected an object with string 'image_id' and 'context' (fields {', '.join(CONTEXT_FIELDS)}).",
             )
+        check_image_id(path, number, record["image_id"], ContextFormatError)
         yield number, record
 
 

@@ -1,9 +1,9 @@
-"""What every reader of an input file shares: text lines with ``path:line`` errors.
+"""What every reader of an input file shares: text lines with ``path:line`` errors, and image ids.
 
 The corpus readers (`processing.corpora`) and the context reader (`processing.contexts`) read
-their files through `read_text_lines`, so that a bad byte gets the same clear error, naming
-the file and the line, whichever file it is in. Each reader passes its own subclass of
-`FileFormatError`.
+their files through `read_text_lines` and check the image ids they find with `check_image_id`,
+so that a bad byte or a bad id gets the same clear error, naming the file and the line,
+whichever file it is in. Each reader passes its own subclass of `FileFormatError`.
 """
 
 from __future__ import annotations
@@ -38,3 +38,20 @@ def read_text_lines(path: str | os.PathLike, error: type[FileFormatError]) -> It
                 ) from None
             yield number, line
 
+
+
+def check_image_id(path: str | os.PathLike, line: int, image_id, error: type[FileFormatError]) -> None:
+    """Raise ``error`` unless ``image_id`` is the name of a file directly inside the image folder.
+
+    An id with a folder in it (``/`` or ``\\``), ``..`` or an absolute path would open a file
+    outside the image folder.
+    """
+    if not isinstance(image_id, str):
+        raise error(path, line, f"image id {image_id!r} is not a string; expected an image file name.")
+    if image_id in ("", ".", "..") or "/" in image_id or "\\" in image_id or "\0" in image_id:
+        raise error(
+            path,
+            line,
+            f"image id {image_id!r} is not a plain file name; expected the name of an image file directly "
+            "inside the image folder (no '/', '\\', '..' or absolute path).",
+        )

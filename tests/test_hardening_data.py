@@ -77,3 +77,40 @@ def test_byte_order_mark_is_accepted_in_context_files(tmp_path):
     contexts = write_contexts(tmp_path / "ctx.jsonl", TWITTER_IMAGE_IDS)
     contexts.write_bytes(BOM + contexts.read_bytes())
     assert ContextStore([contexts]).get("100.jpg") == "a picture for 100.jpg"
+
+
+# -- case 11: image ids stay inside the image folder --------------------------------------
+
+
+@pytest.fixture
+def image_folders(tmp_path):
+    """An image folder, and beside it a file that a corpus must not reach."""
+    images = tmp_path / "images"
+    images.mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.jpg").write_bytes(b"not for the corpus")
+    return images
+
+
+@pytest.mark.parametrize(
+    "name, writer, file_name, old, new, where, image_id",
+    [
+        ("twitter2017", write_twitter, "valid.txt", b"IMGID:200", b"IMGID:../outside/secret", "valid.txt:1", "../outside/secret.jpg"),
+        ("mnre", write_mnre, "mnre_test.txt", b"'c1.jpg'", b"'/etc/passwd'", "mnre_test.txt:1", "/etc/passwd"),
+        ("jmere", write_jmere, "val.json", b'"j3.jpg"', b'"../../../../etc/passwd"', "val.json item:1", "../../../../etc/passwd"),
+    ],
+)  # fmt: skip
+def test_image_ids_outside_the_image_folder_are_format_errors(
+    tmp_path, image_folders, name, writer, file_name, old, new, where, image_id
+):
+    data = writer(tmp_path / name)
+    replace_bytes(data / file_name, old, new)
+    with pytest.raises(CorpusFormatError, match=rf"{where}: image id {image_id!r} is not a plain file name"):
+        load_corpus(name, data, image_dir=image_folders, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("image_id", ["../outside/secret.jpg", "sub/1.jpg", "..", "C:\\images\\1.jpg"])
+def test_context_image_ids_with_a_folder_are_format_errors(tmp_path, image_id):
+    contexts = write_contexts(tmp_path / "ctx.jsonl", ["1.jpg", image_id])
+    with pytest.raises(ContextFormatError, match=r"ctx.jsonl:2: image id .* is not a plain file name"):
+        ContextStore([contexts])

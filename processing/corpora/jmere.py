@@ -12,7 +12,7 @@ from pathlib import Path
 
 import datasets
 
-from ..input_files import read_text_lines
+from ..input_files import check_image_id, read_text_lines
 from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
 
 JMERE_ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -33,6 +33,7 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
         raise CorpusFormatError(
             path, number, f"expected token, img_id and label_list of beg_ent/sec_ent/relation ({error!r})."
         ) from None
+    check_image_id(path, number, image_id, CorpusFormatError)
 
     index: dict[tuple[int, int], dict] = {}
     triples = []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import datasets
 
-from ..input_files import read_text_lines
+from ..input_files import check_image_id, read_text_lines
 from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
 
 MNRE_RELATIONS = (
@@ -53,6 +53,7 @@ def read_mnre(path: Path):
             raise CorpusFormatError(
                 path, number, f"expected a dict literal with token, h.pos, t.pos, img_id, relation ({error!r})."
             ) from None
+        check_image_id(path, number, image_id, CorpusFormatError)
         if relation not in MNRE_RELATIONS:
             raise CorpusFormatError(
                 path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}."

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import datasets
 
-from ..input_files import read_text_lines
+from ..input_files import check_image_id, read_text_lines
 from .base import CorpusFormatError, MIEBuilder
 
 IMAGE_PREFIX = "IMGID:"
@@ -36,6 +36,7 @@ def read_conll_tweets(path: Path, labels: list[str]):
             if image_id is not None:
                 yield finish()
             image_id, opened_at, words, tags = line[len(IMAGE_PREFIX) :].strip(), number, [], []
+            check_image_id(path, number, f"{image_id}.jpg", CorpusFormatError)
         elif line == "":
             if image_id is not None:
                 yield finish()
