@@ -63,6 +63,13 @@ def read_context_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
                 number,
                 f"expected an object with string 'image_id' and 'context' (fields {', '.join(CONTEXT_FIELDS)}).",
             )
+        if not isinstance(record["context"], str):
+            raise ContextFormatError(
+                path,
+                number,
+                f"'context' is a {type(record['context']).__name__} ({record['context']!r}); "
+                "expected a string, the text that describes the image.",
+            )
         check_image_id(path, number, record["image_id"], ContextFormatError)
         yield number, record
 
@@ -70,7 +77,8 @@ def read_context_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
 class ContextStore:
     """Contexts of images, by image id, from one or more JSONL files.
 
-    Later files override earlier ones for the same id.
+    Later files override earlier ones for the same id. Within one file, a later line overrides
+    an earlier one; when their contexts differ a warning names the file and both lines.
 
     Args:
         paths: context files.
@@ -87,8 +95,16 @@ class ContextStore:
         for path in self.paths:
             if not path.exists():
                 raise FileNotFoundError(f"Context file {path} does not exist.")
-            for _, record in read_context_lines(path):
-                self.records[record["image_id"]] = record
+            line_of: dict[str, int] = {}
+            for number, record in read_context_lines(path):
+                image_id = record["image_id"]
+                if image_id in line_of and self.records[image_id]["context"] != record["context"]:
+                    logger.warning(
+                        "%s: image id %r has different contexts on lines %d and %d; using line %d.",
+                        path, image_id, line_of[image_id], number, number,
+                    )  # fmt: skip
+                line_of[image_id] = number
+                self.records[image_id] = record
 
     def __len__(self) -> int:
         return len(self.records)

@@ -114,3 +114,36 @@ def test_context_image_ids_with_a_folder_are_format_errors(tmp_path, image_id):
     contexts = write_contexts(tmp_path / "ctx.jsonl", ["1.jpg", image_id])
     with pytest.raises(ContextFormatError, match=r"ctx.jsonl:2: image id .* is not a plain file name"):
         ContextStore([contexts])
+
+
+# -- case 4: duplicate and non-string contexts ----------------------------------------------
+
+
+def context_line(image_id, context) -> str:
+    return json.dumps({"image_id": image_id, "context": context, "generator": "hand", "source": "test"}) + "\n"
+
+
+def test_conflicting_duplicate_contexts_warn_with_file_and_both_lines(tmp_path, caplog):
+    path = tmp_path / "ctx.jsonl"
+    lines = [context_line("1.jpg", "a dog"), context_line("2.jpg", "a cat"), context_line("1.jpg", "a wolf")]
+    path.write_text("".join(lines), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="processing.contexts"):
+        store = ContextStore([path])
+    assert store.get("1.jpg") == "a wolf"
+    assert f"{path}: image id '1.jpg' has different contexts on lines 1 and 3; using line 3." in caplog.text
+
+
+def test_repeated_identical_context_does_not_warn(tmp_path, caplog):
+    path = tmp_path / "ctx.jsonl"
+    path.write_text(context_line("1.jpg", "a dog") * 2, encoding="utf-8")
+    with caplog.at_level("WARNING", logger="processing.contexts"):
+        assert ContextStore([path]).get("1.jpg") == "a dog"
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("context, kind", [(["a", "dog"], "list"), (3, "int"), (None, "NoneType")])
+def test_non_string_context_is_an_error_with_file_and_line(tmp_path, context, kind):
+    path = tmp_path / "ctx.jsonl"
+    path.write_text(context_line("1.jpg", "a dog") + context_line("2.jpg", context), encoding="utf-8")
+    with pytest.raises(ContextFormatError, match=rf"ctx.jsonl:2: 'context' is a {kind} .*; expected a string"):
+        ContextStore([path])
