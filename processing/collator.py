@@ -16,14 +16,9 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .images import MISSING_IMAGE_POLICIES, ImageReadError, load_image
+
 logger = logging.getLogger(__name__)
-
-MISSING_IMAGE_POLICIES = ("error", "skip")
-
-
-def open_image(path: str) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 @dataclass
@@ -49,13 +44,11 @@ class ShapCADataCollator:
         if path is None:
             return None
         try:
-            return open_image(path)
-        except (OSError, ValueError) as error:
+            return load_image(path)
+        except ImageReadError as error:
             if self.missing_image == "error":
-                raise OSError(
-                    f"Cannot read image {path} ({error}). Fix the file or pass missing_image='skip'."
-                ) from error
-            logger.warning("Cannot read image %s (%s); using no image for this example.", path, error)
+                raise ImageReadError(f"{error} Or pass missing_image='skip' to use no image for it.") from error
+            logger.warning("%s Using no image for this example (missing_image='skip').", error)
             return None
 
     def __call__(self, rows: list[dict]):

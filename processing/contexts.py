@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .images import ImageReadError, load_image
 from .input_files import FileFormatError, check_image_id, read_text_lines
 
 logger = logging.getLogger(__name__)
@@ -204,15 +205,12 @@ def image_items(images) -> list[tuple[str, str]]:
 
 
 def _open_images(batch, failures: list):
-    from PIL import Image
-
     opened = []
     for image_id, path in batch:
         try:
-            with Image.open(path) as image:
-                opened.append((image_id, image.convert("RGB")))
-        except (OSError, ValueError) as error:
-            logger.warning("Cannot read image %s (%s); skipping it.", path, error)
+            opened.append((image_id, load_image(path)))
+        except ImageReadError as error:
+            logger.warning("%s Skipping it.", error)
             failures.append(path)
     return opened
 

@@ -1,13 +1,21 @@
 """Issue #9, data side: every bad input gets a clear answer, nothing degrades silently, nothing
 is read outside its folder. Each test feeds one bad input, written by hand, and checks the answer."""
 
+import io
 import json
+import logging
+import struct
+import zlib
 
+import numpy as np
 import pytest
 from conftest import write_contexts, write_jmere, write_mnre, write_twitter
+from PIL import Image
 
+from processing.collator import ShapCADataCollator
 from processing.contexts import ContextFormatError, ContextStore
 from processing.corpora import CorpusFormatError, load_corpus
+from processing.images import ImageReadError, load_image
 
 TWITTER_IMAGE_IDS = ["100.jpg", "101.jpg", "200.jpg", "300.jpg", "301.jpg"]
 
@@ -147,3 +155,93 @@ def test_non_string_context_is_an_error_with_file_and_line(tmp_path, context, ki
     path.write_text(context_line("1.jpg", "a dog") + context_line("2.jpg", context), encoding="utf-8")
     with pytest.raises(ContextFormatError, match=rf"ctx.jsonl:2: 'context' is a {kind} .*; expected a string"):
         ContextStore([path])
+
+
+# -- cases 3, 7, 10: one image loader; high bit depths scaled, bombs and bad files named -----------
+
+GRADIENT_16_BIT = np.array([[0, 4096, 16384], [32768, 49152, 65535]], dtype=np.uint16)
+GRADIENT_8_BIT = [[0, 16, 64], [128, 191, 255]]  # GRADIENT_16_BIT * 255 / 65535, rounded
+
+
+def red_channel(image: Image.Image) -> list:
+    assert image.mode == "RGB"
+    return np.asarray(image)[..., 0].tolist()
+
+
+def test_16_bit_png_is_scaled_to_8_bits_not_clipped_to_white(tmp_path):
+    path = tmp_path / "depth.png"
+    Image.fromarray(GRADIENT_16_BIT).save(path)
+    assert Image.open(path).mode == "I;16"
+    assert red_channel(load_image(path)) == GRADIENT_8_BIT
+
+
+@pytest.mark.parametrize("mode", ["I;16B", "I", "F"])
+def test_high_bit_depth_and_float_modes_are_scaled(mode):
+    values = GRADIENT_16_BIT / 65535.0 if mode == "F" else GRADIENT_16_BIT
+    image = Image.fromarray(values.astype({"I;16B": ">u2", "I": np.int32, "F": np.float32}[mode]))
+    assert image.mode == mode
+    assert red_channel(load_image(image)) == GRADIENT_8_BIT
+
+
+def test_arrays_of_each_accepted_kind():
+    assert red_channel(load_image(GRADIENT_16_BIT)) == GRADIENT_8_BIT
+    assert red_channel(load_image(GRADIENT_16_BIT / 65535.0)) == GRADIENT_8_BIT
+    assert red_channel(load_image(np.stack([GRADIENT_16_BIT] * 3, axis=-1))) == GRADIENT_8_BIT
+    rgba = np.zeros((2, 3, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = np.array(GRADIENT_8_BIT), 255
+    assert red_channel(load_image(rgba)) == GRADIENT_8_BIT
+    with pytest.raises(ImageReadError, match=r"image array: its values span \[0.0, 2.0\], outside \[0, 1.0\]"):
+        load_image(np.array([[0.0, 2.0]]))
+    with pytest.raises(ImageReadError, match=r"image array of shape \(2, 3, 5\)"):
+        load_image(np.zeros((2, 3, 5), dtype=np.uint8))
+
+
+def test_bytes_and_pil_images_are_accepted_and_other_types_are_type_errors():
+    encoded = io.BytesIO()
+    Image.new("L", (3, 2), 128).save(encoded, format="PNG")
+    assert load_image(encoded.getvalue()).size == (3, 2)
+    assert load_image(Image.new("P", (3, 2))).mode == "RGB"
+    with pytest.raises(ImageReadError, match=r"Cannot read image image bytes \(.*\)\. Replace it"):
+        load_image(b"not an image")
+    with pytest.raises(TypeError, match=r"image of a list; expected a path .*, a PIL.Image.Image, a numpy array"):
+        load_image([[0, 1]])
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The start of a PNG file: enough for PIL to read the size, no pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    size = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", size) + chunk(b"IDAT", b"")
+
+
+def test_decompression_bomb_is_an_unreadable_image_that_names_the_file(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(20000, 20000))
+    with pytest.raises(ImageReadError, match=rf"Cannot read image {bomb}: Image size \(400000000 pixels\) exceeds"):
+        load_image(bomb)
+
+
+def test_collator_skips_a_decompression_bomb_under_skip(tmp_path, processor, caplog):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(20000, 20000))
+    rows = [{"words": ["hi"], "context": "x", "image": str(bomb)}]
+    with pytest.raises(ImageReadError, match=rf"{bomb}: .* Or pass missing_image='skip'"):
+        ShapCADataCollator(processor)(rows)
+    with caplog.at_level(logging.WARNING, logger="processing.collator"):
+        batch = ShapCADataCollator(processor, missing_image="skip")(rows)
+    assert batch["image_mask"].tolist() == [0] and str(bomb) in caplog.text
+
+
+def test_collator_reads_16_bit_images_through_the_loader(tmp_path, processor):
+    path = tmp_path / "depth.png"
+    Image.fromarray(np.full((64, 64), 20000, dtype=np.uint16)).save(path)
+    batch = ShapCADataCollator(processor)([{"words": ["hi"], "context": "x", "image": str(path)}])
+    assert batch["image_mask"].tolist() == [1]
+    pixels = batch["pixel_values"][0]
+    assert float(pixels.max() - pixels.min()) < 1e-6  # one grey, not clipped white
+    white = Image.new("RGB", (64, 64), "white")
+    white_pixels = ShapCADataCollator(processor)([{"words": ["hi"], "context": "x", "image": white}])["pixel_values"]
+    assert float(pixels.max()) < float(white_pixels.max())
