@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .images import MISSING_IMAGE_POLICIES, ImageReadError, load_image
+from .images import ImageReadError, check_missing_image_policy, load_image
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ class ShapCADataCollator:
     use_images: bool = True
 
     def __post_init__(self):
-        if self.missing_image not in MISSING_IMAGE_POLICIES:
-            raise ValueError(f"missing_image must be one of {MISSING_IMAGE_POLICIES}, got {self.missing_image!r}.")
+        check_missing_image_policy(self.missing_image)
 
     def load(self, path: str | None) -> Image.Image | None:
         if path is None:

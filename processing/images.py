@@ -39,6 +39,12 @@ WHITE_OF_MODE = {
 }
 
 
+def check_missing_image_policy(missing_image: str) -> None:
+    """Raise a ValueError unless ``missing_image`` is one of `MISSING_IMAGE_POLICIES`."""
+    if missing_image not in MISSING_IMAGE_POLICIES:
+        raise ValueError(f"missing_image must be one of {MISSING_IMAGE_POLICIES}, got {missing_image!r}.")
+
+
 class ImageReadError(OSError):
     """An image that cannot be read (missing, truncated, not an image, too large, values out of range).
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from processing.collator import ShapCADataCollator
 from processing.contexts import ContextFormatError, ContextStore
-from processing.corpora import CorpusFormatError, load_corpus
+from processing.corpora import CorpusFormatError, MissingImageError, load_corpus, log_image_coverage
 from processing.images import ImageReadError, load_image
 
 TWITTER_IMAGE_IDS = ["100.jpg", "101.jpg", "200.jpg", "300.jpg", "301.jpg"]
@@ -114,7 +114,7 @@ def test_image_ids_outside_the_image_folder_are_format_errors(
     data = writer(tmp_path / name)
     replace_bytes(data / file_name, old, new)
     with pytest.raises(CorpusFormatError, match=rf"{where}: image id {image_id!r} is not a plain file name"):
-        load_corpus(name, data, image_dir=image_folders, cache_dir=tmp_path / "cache")
+        load_corpus(name, data, image_dir=image_folders, missing_image="skip", cache_dir=tmp_path / "cache")
 
 
 @pytest.mark.parametrize("image_id", ["../outside/secret.jpg", "sub/1.jpg", "..", "C:\\images\\1.jpg"])
@@ -245,3 +245,53 @@ def test_collator_reads_16_bit_images_through_the_loader(tmp_path, processor):
     white = Image.new("RGB", (64, 64), "white")
     white_pixels = ShapCADataCollator(processor)([{"words": ["hi"], "context": "x", "image": white}])["pixel_values"]
     assert float(pixels.max()) < float(white_pixels.max())
+
+
+# -- case 1: a missing image folder is an error; missing images follow missing_image; coverage is logged
+
+
+def twitter_images(folder, image_ids=TWITTER_IMAGE_IDS):
+    folder.mkdir()
+    for image_id in image_ids:
+        Image.new("RGB", (4, 4)).save(folder / image_id)
+    return folder
+
+
+def test_image_dir_that_does_not_exist_is_an_error_naming_folder_and_flag(tmp_path):
+    data = write_twitter(tmp_path / "tw")
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=rf"image folder {nowhere} \(image_dir, --image_dir\) does not exist"):
+        load_corpus("twitter2017", data, image_dir=nowhere, cache_dir=tmp_path / "cache")
+
+
+def test_missing_image_files_are_an_error_by_default_and_none_under_skip(tmp_path, caplog):
+    data = write_twitter(tmp_path / "tw")
+    images = twitter_images(tmp_path / "images", ["100.jpg", "200.jpg", "300.jpg"])
+    message = rf"1 images named in .*train.txt are not in {images}; first ones: \['101.jpg'\]. .* missing_image='skip'"
+    with pytest.raises(MissingImageError, match=message):
+        load_corpus("twitter2017", data, image_dir=images, cache_dir=tmp_path / "cache")
+    with caplog.at_level(logging.INFO, logger="processing.corpora"):
+        corpus = load_corpus("twitter2017", data, image_dir=images, missing_image="skip", cache_dir=tmp_path / "cache")
+    assert corpus["train"]["image"] == [str(images / "100.jpg"), None]
+    assert "train: 1 of 2 examples have no image." in caplog.text
+    assert "validation: 0 of 1 examples have no image." in caplog.text
+    assert "test: 1 of 2 examples have no image." in caplog.text
+    with pytest.raises(ValueError, match=r"missing_image must be one of \('error', 'skip'\), got 'ignore'"):
+        load_corpus("twitter2017", data, image_dir=images, missing_image="ignore", cache_dir=tmp_path / "cache")
+
+
+def test_images_added_later_rebuild_the_cache(tmp_path):
+    data = write_twitter(tmp_path / "tw")
+    images = twitter_images(tmp_path / "images", ["100.jpg"])
+    first = load_corpus("twitter2017", data, image_dir=images, missing_image="skip", cache_dir=tmp_path / "cache")
+    Image.new("RGB", (4, 4)).save(images / "101.jpg")
+    second = load_corpus("twitter2017", data, image_dir=images, missing_image="skip", cache_dir=tmp_path / "cache")
+    assert first["train"]["image"][1] is None and second["train"]["image"][1] == str(images / "101.jpg")
+
+
+def test_log_image_coverage_counts_examples_without_an_image_per_split(tmp_path, caplog):
+    data = write_twitter(tmp_path / "tw")
+    corpus = load_corpus("twitter2017", data, cache_dir=tmp_path / "cache")  # no image_dir: no images
+    with caplog.at_level(logging.WARNING, logger="processing.corpora"):
+        assert log_image_coverage(corpus) == {"train": 2, "validation": 1, "test": 2}
+    assert "train: 2 of 2 examples have no image." in caplog.text
