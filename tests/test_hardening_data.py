@@ -14,7 +14,7 @@ from PIL import Image
 
 from processing.collator import ShapCADataCollator
 from processing.contexts import ContextFormatError, ContextStore
-from processing.corpora import CorpusFormatError, MissingImageError, load_corpus, log_image_coverage
+from processing.corpora import CorpusFormatError, MissingImageError, corpus_task, load_corpus, log_image_coverage
 from processing.images import ImageReadError, load_image
 
 TWITTER_IMAGE_IDS = ["100.jpg", "101.jpg", "200.jpg", "300.jpg", "301.jpg"]
@@ -295,3 +295,15 @@ def test_log_image_coverage_counts_examples_without_an_image_per_split(tmp_path,
     with caplog.at_level(logging.WARNING, logger="processing.corpora"):
         assert log_image_coverage(corpus) == {"train": 2, "validation": 1, "test": 2}
     assert "train: 2 of 2 examples have no image." in caplog.text
+
+
+# -- case 9: an unknown corpus name lists the valid ones ----------------------------------------
+
+VALID_NAMES = r"\['demo', 'jmere', 'mnre', 'twitter2015', 'twitter2017'\]"
+
+
+def test_unknown_corpus_name_is_a_value_error_listing_the_valid_names(tmp_path):
+    with pytest.raises(ValueError, match=rf"Unknown corpus 'twitter2019'; choose one of {VALID_NAMES}"):
+        corpus_task("twitter2019")
+    with pytest.raises(ValueError, match=rf"Unknown corpus 'twitter2019'; choose one of {VALID_NAMES}"):
+        load_corpus("twitter2019", tmp_path)

@@ -45,8 +45,15 @@ SOURCES = {
 }
 
 
+def check_corpus_name(name: str) -> None:
+    """Raise a ValueError listing the corpus names unless ``name`` is one of them."""
+    if name not in BUILDERS:
+        raise ValueError(f"Unknown corpus {name!r}; choose one of {sorted(BUILDERS)}.")
+
+
 def corpus_task(name: str, flavour: str = "ner") -> str:
     """``"ner"``, ``"mre"`` or ``"mjere"`` for a corpus name (the demo follows its flavour)."""
+    check_corpus_name(name)
     if name == "demo":
         return "ner" if flavour == "ner" else "mjere"
     return TASKS[name]
@@ -79,8 +86,7 @@ def load_corpus(
         demo_options: for ``demo`` only: ``flavour`` (``"ner"`` or ``"word_pair"``), ``seed``,
             ``train_size``, ``validation_size``, ``test_size``.
     """
-    if name not in BUILDERS:
-        raise ValueError(f"Unknown corpus {name!r}; choose one of {sorted(BUILDERS)}.")
+    check_corpus_name(name)
     cache_dir = str(cache_dir) if cache_dir is not None else None
     if name == "demo":
         builder = Demo(cache_dir=cache_dir, image_dir=str(image_dir) if image_dir else None, **demo_options)
@@ -183,6 +189,7 @@ __all__ = [
     "MIEBuilder",
     "MNRE_RELATIONS",
     "MissingImageError",
+    "check_corpus_name",
     "corpus_task",
     "export_corpus",
     "load_corpus",
