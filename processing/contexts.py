@@ -19,10 +19,17 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .images import ImageReadError, load_image
+from .input_files import FileFormatError, check_image_id, read_text_lines
+
 logger = logging.getLogger(__name__)
 
 CONTEXT_FIELDS = ("image_id", "context", "generator", "source")
 MISSING_CONTEXT_POLICIES = ("error", "empty")
+
+
+class ContextFormatError(FileFormatError):
+    """A line of a context file that is not what the format says, with file, line and expectation."""
 
 
 class MissingContextError(KeyError):
@@ -37,32 +44,42 @@ def read_context_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
 
     A last line without its newline is a write cut short: it is skipped with a warning (the
     writer redoes it). Any other line that is not a JSON object with ``image_id`` and
-    ``context`` is an error that names the file and the line.
+    ``context`` is a `ContextFormatError` that names the file and the line.
     """
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.readlines()
-    for number, line in enumerate(lines, start=1):
+    for number, line in read_text_lines(path, ContextFormatError):
         if not line.strip():
             continue
-        if not line.endswith("\n") and number == len(lines):
+        if not line.endswith("\n"):  # only the last line can lack its newline
             logger.warning("%s:%d: incomplete last line (a write was interrupted); ignoring it.", path, number)
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg}); expected one object per line.") from None
+            raise ContextFormatError(
+                path, number, f"not valid JSON ({error.msg}); expected one object per line."
+            ) from None
         if not isinstance(record, dict) or not isinstance(record.get("image_id"), str) or "context" not in record:
-            raise ValueError(
-                f"{path}:{number}: expected an object with string 'image_id' and 'context' "
-                f"(fields {', '.join(CONTEXT_FIELDS)})."
+            raise ContextFormatError(
+                path,
+                number,
+                f"expected an object with string 'image_id' and 'context' (fields {', '.join(CONTEXT_FIELDS)}).",
             )
+        if not isinstance(record["context"], str):
+            raise ContextFormatError(
+                path,
+                number,
+                f"'context' is a {type(record['context']).__name__} ({record['context']!r}); "
+                "expected a string, the text that describes the image.",
+            )
+        check_image_id(path, number, record["image_id"], ContextFormatError)
         yield number, record
 
 
 class ContextStore:
     """Contexts of images, by image id, from one or more JSONL files.
 
-    Later files override earlier ones for the same id.
+    Later files override earlier ones for the same id. Within one file, a later line overrides
+    an earlier one; when their contexts differ a warning names the file and both lines.
 
     Args:
         paths: context files.
@@ -79,8 +96,16 @@ class ContextStore:
         for path in self.paths:
             if not path.exists():
                 raise FileNotFoundError(f"Context file {path} does not exist.")
-            for _, record in read_context_lines(path):
-                self.records[record["image_id"]] = record
+            line_of: dict[str, int] = {}
+            for number, record in read_context_lines(path):
+                image_id = record["image_id"]
+                if image_id in line_of and self.records[image_id]["context"] != record["context"]:
+                    logger.warning(
+                        "%s: image id %r has different contexts on lines %d and %d; using line %d.",
+                        path, image_id, line_of[image_id], number, number,
+                    )  # fmt: skip
+                line_of[image_id] = number
+                self.records[image_id] = record
 
     def __len__(self) -> int:
         return len(self.records)
@@ -180,15 +205,12 @@ def image_items(images) -> list[tuple[str, str]]:
 
 
 def _open_images(batch, failures: list):
-    from PIL import Image
-
     opened = []
     for image_id, path in batch:
         try:
-            with Image.open(path) as image:
-                opened.append((image_id, image.convert("RGB")))
-        except (OSError, ValueError) as error:
-            logger.warning("Cannot read image %s (%s); skipping it.", path, error)
+            opened.append((image_id, load_image(path)))
+        except ImageReadError as error:
+            logger.warning("%s Skipping it.", error)
             failures.append(path)
     return opened
 

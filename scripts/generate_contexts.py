@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from processing.contexts import DEFAULT_GENERATOR, DEFAULT_PROMPT, generate_contexts
+from processing.images import MISSING_IMAGE_POLICIES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--corpus", help="A corpus name of load_corpus (with --data_dir and --image_dir).")
     parser.add_argument("--data_dir")
     parser.add_argument("--image_dir")
+    parser.add_argument(
+        "--missing_image", default="error", choices=MISSING_IMAGE_POLICIES, help="With --corpus: for images not there."
+    )
     parser.add_argument("--out", required=True, help="The JSONL file to append to.")
     parser.add_argument("--model", default=DEFAULT_GENERATOR, help="Hub id or folder of an image-text-to-text model.")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT)
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.corpus:
         from processing.corpora import load_corpus
 
-        images = load_corpus(args.corpus, args.data_dir, image_dir=args.image_dir)
+        images = load_corpus(args.corpus, args.data_dir, image_dir=args.image_dir, missing_image=args.missing_image)
     else:
         single_folder = len(args.images) == 1 and Path(args.images[0]).is_dir()
         images = args.images[0] if single_folder else args.images

@@ -24,7 +24,14 @@ def test_twitter_columns_images_and_contexts(tmp_path):
     images.mkdir()
     (images / "100.jpg").write_bytes(b"not checked here")
     contexts = write_contexts(tmp_path / "ctx.jsonl", ["100.jpg", "101.jpg", "200.jpg", "300.jpg", "301.jpg"])
-    corpus = load_corpus("twitter2017", data, image_dir=images, context_files=[contexts], cache_dir=tmp_path / "cache")
+    corpus = load_corpus(
+        "twitter2017",
+        data,
+        image_dir=images,
+        missing_image="skip",
+        context_files=[contexts],
+        cache_dir=tmp_path / "cache",
+    )
     assert {split: len(part) for split, part in corpus.items()} == {"train": 2, "validation": 1, "test": 2}
     first = corpus["train"][0]
     assert first["words"] == ["Messi", "scores", "in", "Barcelona"]

@@ -11,6 +11,8 @@ import datasets
 from datasets.builder import Key
 
 from ..contexts import ContextStore
+from ..images import check_missing_image_policy
+from ..input_files import FileFormatError
 
 SPLITS = {"train": datasets.Split.TRAIN, "validation": datasets.Split.VALIDATION, "test": datasets.Split.TEST}
 
@@ -24,11 +26,12 @@ COMMON_FEATURES = {
 SPAN = {"start": datasets.Value("int32"), "end": datasets.Value("int32")}
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(FileFormatError):
     """A line of a corpus file that is not what its format says, with file, line and expectation."""
 
-    def __init__(self, path: str | os.PathLike, line: int, problem: str):
-        super().__init__(f"{path}:{line}: {problem}")
+
+class MissingImageError(FileNotFoundError):
+    """Raised when image files named by a corpus are not in ``image_dir`` and the policy is ``"error"``."""
 
 
 @dataclass
@@ -36,16 +39,30 @@ class MIEBuilderConfig(datasets.BuilderConfig):
     """Options shared by the corpus builders.
 
     Attributes:
-        image_dir: folder of the images; the ``image`` column holds the path of each image found there.
+        image_dir: folder of the images, which must exist; the ``image`` column holds the path of each
+            image (None without an image_dir).
+        missing_image: ``"error"`` or ``"skip"`` (the ``image`` column is None), for images not in image_dir.
         context_files: JSONL files of bridging contexts (see `processing.contexts`).
         missing_context: ``"error"`` or ``"empty"``, for images without a context.
-        source_fingerprint: sizes and times of the source files, so that the cache is rebuilt when they change.
+        source_fingerprint: sizes and times of the source files (and of image_dir), so that the cache is
+            rebuilt when they change.
     """
 
     image_dir: str | None = None
+    missing_image: str = "error"
     context_files: tuple[str, ...] = ()
     missing_context: str = "error"
     source_fingerprint: str = ""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_missing_image_policy(self.missing_image)
+        if self.image_dir is not None and not Path(self.image_dir).is_dir():
+            raise FileNotFoundError(
+                f"The image folder {self.image_dir} (image_dir, --image_dir) does not exist or is not a folder. "
+                "Pass the folder that holds the corpus images, or leave image_dir out to read the corpus "
+                "without images."
+            )
 
 
 def fingerprint_files(paths) -> str:
@@ -100,18 +117,28 @@ class MIEBuilder(datasets.GeneratorBasedBuilder):
             for split in SPLITS
         ]
 
+    def image_paths(self, path: Path, image_ids: list[str]) -> list[str | None]:
+        """The path of each image in image_dir; None without an image_dir, or for a missing image under 'skip'."""
+        if self.config.image_dir is None:
+            return [None] * len(image_ids)
+        image_dir = Path(self.config.image_dir)
+        found = {image_id: (image_dir / image_id).is_file() for image_id in set(image_ids)}
+        missing = sorted(image_id for image_id, is_file in found.items() if not is_file)
+        if missing and self.config.missing_image == "error":
+            raise MissingImageError(
+                f"{len(missing)} images named in {path} are not in {image_dir}; first ones: {missing[:10]}. "
+                "Put them there, or pass missing_image='skip' (--missing_image skip) to read those examples "
+                "without an image."
+            )
+        return [str(image_dir / image_id) if found[image_id] else None for image_id in image_ids]
+
     def _generate_examples(self, path: Path, split: str):
         examples = [example for _, example in self.read_file(path)]
         image_ids = [example["image_id"] for example in examples]
+        images = self.image_paths(path, image_ids)
         contexts = self.context_store.lookup(image_ids) if self.context_store is not None else [None] * len(examples)
-        image_dir = Path(self.config.image_dir) if self.config.image_dir else None
-        for index, (example, context) in enumerate(zip(examples, contexts)):
-            image = image_dir / example["image_id"] if image_dir is not None else None
-            example.update(
-                id=f"{split}-{index}",
-                image=str(image) if image is not None and image.exists() else None,
-                context=context,
-            )
+        for index, (example, image, context) in enumerate(zip(examples, images, contexts)):
+            example.update(id=f"{split}-{index}", image=image, context=context)
             yield Key(0, index), example
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import datasets
 
+from ..input_files import check_image_id, read_text_lines
 from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
 
 JMERE_ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -32,6 +33,7 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
         raise CorpusFormatError(
             path, number, f"expected token, img_id and label_list of beg_ent/sec_ent/relation ({error!r})."
         ) from None
+    check_image_id(path, number, image_id, CorpusFormatError)
 
     index: dict[tuple[int, int], dict] = {}
     triples = []
@@ -71,9 +73,9 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
 
 def read_jmere(path: Path):
     """Yield ``(item number, example)`` for each item of a JMERE JSON file (numbers count from 1)."""
+    text = "".join(line for _, line in read_text_lines(path, CorpusFormatError))
     try:
-        with open(path, encoding="utf-8") as handle:
-            records = json.load(handle)
+        records = json.loads(text)
     except json.JSONDecodeError as error:
         raise CorpusFormatError(
             path, error.lineno, f"not valid JSON ({error.msg}); expected a list of examples."

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import datasets
 
+from ..input_files import check_image_id, read_text_lines
 from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
 
 MNRE_RELATIONS = (
@@ -41,34 +42,34 @@ MNRE_RELATIONS = (
 
 def read_mnre(path: Path):
     """Yield ``(line number, {"words", "head", "tail", "relation", "image_id"})`` per line."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = ast.literal_eval(line)
-                words, head, tail = record["token"], record["h"]["pos"], record["t"]["pos"]
-                relation, image_id = record["relation"], record["img_id"]
-            except (ValueError, SyntaxError, KeyError, TypeError) as error:
-                raise CorpusFormatError(
-                    path, number, f"expected a dict literal with token, h.pos, t.pos, img_id, relation ({error!r})."
-                ) from None
-            if relation not in MNRE_RELATIONS:
-                raise CorpusFormatError(
-                    path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}."
-                )
-            check_span(path, number, *head, len(words), "head")
-            check_span(path, number, *tail, len(words), "tail")
-            yield (
-                number,
-                {
-                    "words": words,
-                    "head": {"start": head[0], "end": head[1]},
-                    "tail": {"start": tail[0], "end": tail[1]},
-                    "relation": relation,
-                    "image_id": image_id,
-                },
+    for number, line in read_text_lines(path, CorpusFormatError):
+        if not line.strip():
+            continue
+        try:
+            record = ast.literal_eval(line)
+            words, head, tail = record["token"], record["h"]["pos"], record["t"]["pos"]
+            relation, image_id = record["relation"], record["img_id"]
+        except (ValueError, SyntaxError, KeyError, TypeError) as error:
+            raise CorpusFormatError(
+                path, number, f"expected a dict literal with token, h.pos, t.pos, img_id, relation ({error!r})."
+            ) from None
+        check_image_id(path, number, image_id, CorpusFormatError)
+        if relation not in MNRE_RELATIONS:
+            raise CorpusFormatError(
+                path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}."
             )
+        check_span(path, number, *head, len(words), "head")
+        check_span(path, number, *tail, len(words), "tail")
+        yield (
+            number,
+            {
+                "words": words,
+                "head": {"start": head[0], "end": head[1]},
+                "tail": {"start": tail[0], "end": tail[1]},
+                "relation": relation,
+                "image_id": image_id,
+            },
+        )
 
 
 class MNRE(MIEBuilder):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import datasets
 
+from ..input_files import check_image_id, read_text_lines
 from .base import CorpusFormatError, MIEBuilder
 
 IMAGE_PREFIX = "IMGID:"
@@ -29,27 +30,27 @@ def read_conll_tweets(path: Path, labels: list[str]):
             raise CorpusFormatError(path, opened_at, f"tweet {image_id} has no words.")
         return opened_at, {"words": list(words), "ner_tags": list(tags), "image_id": f"{image_id}.jpg"}
 
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            if line.startswith(IMAGE_PREFIX):
-                if image_id is not None:
-                    yield finish()
-                image_id, opened_at, words, tags = line[len(IMAGE_PREFIX) :].strip(), number, [], []
-            elif line == "":
-                if image_id is not None:
-                    yield finish()
-                image_id, words, tags = None, [], []
-            else:
-                if image_id is None:
-                    raise CorpusFormatError(path, number, f"expected a line '{IMAGE_PREFIX}<id>' before the words.")
-                word, separator, tag = line.rpartition("\t")
-                if not separator:
-                    raise CorpusFormatError(path, number, "expected 'word<TAB>tag'.")
-                if tag not in known:
-                    raise CorpusFormatError(path, number, f"unknown tag {tag!r}; expected one of {labels}.")
-                words.append(word)
-                tags.append(tag)
+    for number, raw in read_text_lines(path, CorpusFormatError):
+        line = raw.rstrip("\r\n")
+        if line.startswith(IMAGE_PREFIX):
+            if image_id is not None:
+                yield finish()
+            image_id, opened_at, words, tags = line[len(IMAGE_PREFIX) :].strip(), number, [], []
+            check_image_id(path, number, f"{image_id}.jpg", CorpusFormatError)
+        elif line == "":
+            if image_id is not None:
+                yield finish()
+            image_id, words, tags = None, [], []
+        else:
+            if image_id is None:
+                raise CorpusFormatError(path, number, f"expected a line '{IMAGE_PREFIX}<id>' before the words.")
+            word, separator, tag = line.rpartition("\t")
+            if not separator:
+                raise CorpusFormatError(path, number, "expected 'word<TAB>tag'.")
+            if tag not in known:
+                raise CorpusFormatError(path, number, f"unknown tag {tag!r}; expected one of {labels}.")
+            words.append(word)
+            tags.append(tag)
     if image_id is not None:
         yield finish()
 

@@ -1,0 +1,57 @@
+"""What every reader of an input file shares: text lines with ``path:line`` errors, and image ids.
+
+The corpus readers (`processing.corpora`) and the context reader (`processing.contexts`) read
+their files through `read_text_lines` and check the image ids they find with `check_image_id`,
+so that a bad byte or a bad id gets the same clear error, naming the file and the line,
+whichever file it is in. Each reader passes its own subclass of `FileFormatError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+
+class FileFormatError(ValueError):
+    """A line of an input file that is not what its format says, with file, line and expectation."""
+
+    def __init__(self, path: str | os.PathLike, line: int, problem: str):
+        super().__init__(f"{path}:{line}: {problem}")
+
+
+def read_text_lines(path: str | os.PathLike, error: type[FileFormatError]) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` for each line of a UTF-8 text file, line endings kept.
+
+    A byte-order mark at the start of the file is dropped. Bytes that are not UTF-8 raise
+    ``error`` naming the file, the line and the byte.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as problem:
+                raise error(
+                    path,
+                    number,
+                    f"byte 0x{raw[problem.start]:02x} at byte {problem.start + 1} of the line is not UTF-8; "
+                    "expected UTF-8 text (re-save the file as UTF-8, e.g. with iconv -f latin1 -t utf-8).",
+                ) from None
+            yield number, line
+
+
+
+def check_image_id(path: str | os.PathLike, line: int, image_id, error: type[FileFormatError]) -> None:
+    """Raise ``error`` unless ``image_id`` is the name of a file directly inside the image folder.
+
+    An id with a folder in it (``/`` or ``\\``), ``..`` or an absolute path would open a file
+    outside the image folder.
+    """
+    if not isinstance(image_id, str):
+        raise error(path, line, f"image id {image_id!r} is not a string; expected an image file name.")
+    if image_id in ("", ".", "..") or "/" in image_id or "\\" in image_id or "\0" in image_id:
+        raise error(
+            path,
+            line,
+            f"image id {image_id!r} is not a plain file name; expected the name of an image file directly "
+            "inside the image folder (no '/', '\\', '..' or absolute path).",
+        )
