@@ -284,6 +284,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             image_dir=data_args.image_dir,
             context_files=data_args.context_files,
             missing_context=data_args.missing_context,
+            missing_image=data_args.missing_image,
             cache_dir=data_args.cache_dir,
             **(demo if data_args.corpus == "demo" else {}),
         )
@@ -305,6 +306,11 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             for split, part in corpus.items()
         }
     model = build_model(model_args, labels, task, processor)
+    if model.config.use_image and training_args.do_train and all(image is None for image in corpus["train"]["image"]):
+        raise ValueError(
+            "The model reads images (use_image true) but no training example has one: give --image_dir, "
+            "or train text-only with --use_image false."
+        )
     relation_names = corpus["train"].features["relation"].names if task == "mre" else ()
     trainer = MIETrainer(
         model=model,

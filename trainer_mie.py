@@ -111,7 +111,8 @@ class MIETrainer(Trainer):
         entry in the config: a checkpoint that predicts with only transformers installed."""
         add_pipeline_to_config(self.accelerator.unwrap_model(self.model).config)
         super()._save(output_dir, state_dict)
-        save_pipeline_code(output_dir or self.args.output_dir)
+        if self.args.should_save:  # every rank enters `_save`; one writes
+            save_pipeline_code(output_dir or self.args.output_dir)
 
     def create_model_card(self, *args, **kwargs):
         if not self.is_world_process_zero() or self.run_arguments is None:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Shap-CA on the real Twitter-2017 corpus, text + BLIP-2 context, no images (the paper's
 # "w/o Image" setting), all-MiniLM-L6-v2 as the text encoder, 6 epochs on CPU, batch 16.
-# Runs Shap-CA and the same with alpha = beta = 0 (no alignment) and prints, for both,
-# test F1 (default and strict), dev F1, training time and samples/s.
+# Runs Shap-CA, the same with alpha = beta = 0 (no alignment) and the stock recipe
+# (bench/stock_ner.py: AutoModelForTokenClassification on the same encoder, text + context,
+# same batch size, epochs and per-epoch dev evaluation) and prints, for each, test F1
+# (default and strict), dev F1, training time and samples/s.
 #
 #   bash bench/real_mner.sh [DATA=../shared/data] [OUT=runs/real_mner] [extra run_mie flags...]
 #
@@ -27,13 +29,14 @@ run() {  # name, extra flags
 
 run shapca "${@}"
 run no_alignment --alpha 0 --beta 0 "${@}"
+python bench/stock_ner.py --encoder "$ENCODER" --data "$DATA" --output_dir "$OUT/stock" --epochs 6 --batch_size 16
 
 python - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 print(f"{'run':<14} {'test F1':>8} {'strict':>8} {'dev F1':>8} {'train s':>8} {'samples/s':>10}")
-for name in ("shapca", "no_alignment"):
+for name in ("shapca", "no_alignment", "stock"):
     r = json.loads((out / name / "all_results.json").read_text())
     print(f"{name:<14} {r['test_f1']:>8.4f} {r['test_strict_f1']:>8.4f} {r['eval_f1']:>8.4f} "
           f"{r['train_runtime']:>8.0f} {r['train_samples_per_second']:>10.1f}")

@@ -227,15 +227,16 @@ class ShapCAProcessor(ProcessorMixin):
         # One tokenizer call for the words and the contexts of the whole batch.
         tokens = self._word_tokens(words + contexts)
         text_tokens, context_tokens = tokens[:batch], tokens[batch:]
-        has_context = any(contexts)
         layout = self._layout
-        specials = len(layout["prefix"]) + (
-            len(layout["middle"]) + len(layout["suffix"]) if has_context else len(layout["single_suffix"])
-        )
-        budget = self.max_length - specials
+        pair_specials = len(layout["prefix"]) + len(layout["middle"]) + len(layout["suffix"])
+        single_specials = len(layout["prefix"]) + len(layout["single_suffix"])
 
         rows, sample_mapping, word_offset, truncated = [], [], [], 0
         for example in range(batch):
+            # An example with a context is read as a pair, one without as a single sequence,
+            # whatever the other examples of the batch: batching never changes an example's input.
+            has_context = bool(contexts[example])
+            budget = self.max_length - (pair_specials if has_context else single_specials)
             counts = [len(ids) for ids in text_tokens[example]]
             context_count = sum(len(ids) for ids in context_tokens[example])
             overflow = return_overflowing_tokens and sum(counts) > budget

@@ -112,7 +112,7 @@ def test_checkpoint_loads_as_remote_code_in_a_fresh_process(tmp_path, task):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["model"].startswith("transformers_modules.")
     assert report["model"].endswith(type(model).__name__)
-    assert report["base"] == "ShapCAModel"
+    assert report["base"] == ("ShapCAModel" if task == "ner" else "ShapCAWordPairModel")
     assert report["imported_package"] is False
 
 

@@ -1,0 +1,108 @@
+"""The stock recipe on the same data, for `bench/real_mner.sh`: transformers'
+`AutoModelForTokenClassification` on the same encoder, text + context as the second segment,
+labels on the first sub-token of each word, the `Trainer` with the same batch size, epochs,
+learning rate schedule and per-epoch dev evaluation as the Shap-CA run.
+
+    python bench/stock_ner.py --encoder PATH --data ../shared/data --output_dir runs/real_mner/stock
+
+Writes ``all_results.json`` (``test_f1``, ``eval_f1``, ``train_samples_per_second``...) like run_mie.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from metrics import load_metric
+from processing.corpora import load_corpus
+
+IGNORE = -100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--output_dir", type=Path, required=True)
+    parser.add_argument("--epochs", type=float, default=6)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    set_seed(args.seed)
+
+    corpus = load_corpus(
+        "twitter2017", args.data / "twitter2017", context_files=[args.data / "contexts" / "twitter2017.blip2.jsonl"]
+    )
+    labels = corpus["train"].features["ner_tags"].feature.names
+    tokenizer = AutoTokenizer.from_pretrained(args.encoder)
+
+    def encode(batch):
+        contexts = [(context or "").split() for context in batch["context"]]
+        encoded = tokenizer(batch["words"], contexts, is_split_into_words=True, truncation="only_second", max_length=128)
+        encoded["labels"] = []
+        for row, tags in enumerate(batch["ner_tags"]):
+            seen, row_labels = set(), []
+            for word, segment in zip(encoded.word_ids(row), encoded.sequence_ids(row)):
+                first = segment == 0 and word is not None and word not in seen
+                row_labels.append(tags[word] if first else IGNORE)
+                seen.add(word)
+            encoded["labels"].append(row_labels)
+        return encoded
+
+    columns = corpus["train"].column_names
+    prepared = {split: part.map(encode, batched=True, remove_columns=columns) for split, part in corpus.items()}
+    metric = load_metric("ner")
+
+    def compute_metrics(prediction):
+        predicted = np.argmax(prediction.predictions, axis=-1)
+        gold = [[labels[t] for t in row if t != IGNORE] for row in prediction.label_ids]
+        pred = [[labels[p] for p, t in zip(ps, row) if t != IGNORE] for ps, row in zip(predicted, prediction.label_ids)]
+        return metric.compute(predictions=pred, references=gold)
+
+    model = AutoModelForTokenClassification.from_pretrained(
+        args.encoder, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
+    )
+    training_args = TrainingArguments(
+        output_dir=str(args.output_dir),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=32,
+        num_train_epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        eval_strategy="epoch",
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=args.seed,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=prepared["train"],
+        eval_dataset=prepared["validation"],
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        compute_metrics=compute_metrics,
+    )
+    results = dict(trainer.train().metrics)
+    results.update(trainer.evaluate(prepared["validation"], metric_key_prefix="eval"))
+    results.update(trainer.evaluate(prepared["test"], metric_key_prefix="test"))
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "all_results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
