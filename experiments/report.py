@@ -214,6 +214,22 @@ def markdown_table(table: AxisTable, metrics: list[str]) -> str:
     return "\n".join(lines)
 
 
+def verdict_sentences(table: AxisTable) -> list[str]:
+    """One plain sentence per compared setting: how far from the reference, and whether it matters."""
+    sentences = []
+    for row in table.rows:
+        if row.comparison is None:
+            continue
+        c = row.comparison
+        direction = "higher" if c.difference > 0 else "lower" if c.difference < 0 else "no different"
+        amount = f"{abs(100 * c.difference):.2f} points {direction}" if c.difference else direction
+        sentences.append(
+            f"- {table.axis}={row.label}: test F1 {amount} than the reference "
+            f"(95% interval {percent(c.low, True)} to {percent(c.high, True)}): {c.verdict}."
+        )
+    return sentences
+
+
 def describe_setting(setting: dict[str, str]) -> str:
     return ", ".join(f"{axis}={label}" for axis, label in setting.items()) or "the only setting"
 
@@ -242,6 +258,8 @@ def markdown_report(folder, runs, tables, metrics, reference, unfinished, figure
         if table.fixed:
             lines += [f"Other axes at the reference: {describe_setting(table.fixed)}.", ""]
         lines.append(markdown_table(table, metrics))
+        if verdict_sentences(table):
+            lines += ["", *verdict_sentences(table)]
         if table.axis in figures:
             lines += ["", f"![test F1 against {table.axis}]({figures[table.axis]})"]
     return "\n".join(lines) + "\n"

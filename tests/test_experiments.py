@@ -225,7 +225,7 @@ def test_report_tables_bootstrap_and_plot(grid_runs, tmp_path):
     result = other.comparison
     assert all(map(math.isfinite, (result.low, result.difference, result.high)))
     assert result.low <= result.difference <= result.high and result.seeds == 2 and result.sentences == 16
-    assert f"| {result.verdict} |" in text
+    assert f"| {result.verdict} |" in text and "- alpha=0: test F1 " in text and f": {result.verdict}.\n" in text
     test_f1 = [run.results["test_f1"] for run in other.runs]
     assert other.stats["test_f1"][0] == pytest.approx(sum(test_f1) / 2)
 
