@@ -126,8 +126,9 @@ def start_ray(ray, args: argparse.Namespace) -> bool:
 
 def run_on_ray(ray, todo: list, grid: dict, output_dir: Path, args: argparse.Namespace) -> dict[str, str]:
     """Submit one Ray task per run, wait for them all; returns each run's status, finished or failed."""
-    # max_calls=1: a fresh worker process per run, so that nothing of one training leaks into the next.
-    task = ray.remote(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial, max_calls=1, max_retries=0)(train_one)
+    # Ray's default worker reuse: a CPU worker runs one run after another (run_mie.main is re-entrant,
+    # and the imports are paid once); a GPU worker exits after each run, so its GPU memory is freed.
+    task = ray.remote(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial, max_retries=0)(train_one)
     pending = {}
     for run in todo:
         config_path = prepare_run_folder(run, output_dir / run.name, grid)
