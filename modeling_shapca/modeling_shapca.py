@@ -16,9 +16,14 @@ from transformers.utils import ModelOutput, logging
 from .configuration_shapca import ShapCAConfig, ShapCAWordPairConfig
 from .fusion import AdaptiveFusion
 from .heads import CRFTagger, WordPairContrastiveHead, bio_transition_constraints
-from .shapley import info_nce_loss, shapley_contrastive_loss
+from .shapley import cosine_similarities, cyclic_shapley, exact_shapley, info_nce_loss, shapley_contrastive_loss
 
 logger = logging.get_logger(__name__)
+
+# With `output_shapley_values=True` and `shapley_method="auto"`, games of at most this many
+# players get exact Shapley values (2^k coalitions); larger ones the estimate of Algorithm 1.
+EXACT_SHAPLEY_MAX_PLAYERS = 10
+SHAPLEY_METHODS = ("auto", "exact", "cyclic")
 
 
 @dataclass
@@ -32,6 +37,15 @@ class ShapCAModelOutput(ModelOutput):
         loss_semantic (scalar): context-text alignment loss (0 when switched off).
         loss_modality (scalar): context-image (or, with `alignment_players="direct"`, text-image) alignment loss.
         text_embeds, context_embeds, image_embeds (`(B, d)`): sentence vectors `x_t`, `x_c`, `x_v`.
+        shapley_context_text (`(B, B)`, *optional*): with `output_shapley_values=True`, the Shapley
+            values of the context-text games: `[j, i]` is the value `phi_i(u_j)` of context `i` in
+            the game of text `j` (rows: texts, columns: contexts; SPEC section 3). Each row sums to
+            `u_j(all contexts)`. NaN in the rows and columns of examples without a context.
+        shapley_context_image (`(B, B)`, *optional*): the same for the context-image games (rows:
+            images, columns: contexts), when the model uses images; NaN where an example lacks
+            the image or the context.
+        shapley_method (`str`, *optional*): how the values were computed: `"exact"` (every
+            coalition) or `"cyclic"` (Algorithm 1, one random order).
     """
 
     word_features: torch.Tensor | None = None
@@ -43,6 +57,9 @@ class ShapCAModelOutput(ModelOutput):
     text_embeds: torch.Tensor | None = None
     context_embeds: torch.Tensor | None = None
     image_embeds: torch.Tensor | None = None
+    shapley_context_text: torch.Tensor | None = None
+    shapley_context_image: torch.Tensor | None = None
+    shapley_method: str | None = None
 
 
 @dataclass
@@ -52,6 +69,8 @@ class ShapCATaggingOutput(ModelOutput):
         loss (scalar): `L_main + alpha * L_semantic + beta * L_modality`, when labels are given.
         logits: `(B, W, T)` CRF emission scores, or `(B, W, W, C)` word-pair logits (softmax = `P^final`).
         loss_main, loss_semantic, loss_modality (scalars): the parts of the loss, for logging.
+        shapley_context_text (`(B, B)`), shapley_context_image (`(B, B)`), shapley_method (`str`):
+            with `output_shapley_values=True`, as in [`ShapCAModelOutput`].
     """
 
     loss: torch.Tensor | None = None
@@ -59,6 +78,9 @@ class ShapCATaggingOutput(ModelOutput):
     loss_main: torch.Tensor | None = None
     loss_semantic: torch.Tensor | None = None
     loss_modality: torch.Tensor | None = None
+    shapley_context_text: torch.Tensor | None = None
+    shapley_context_image: torch.Tensor | None = None
+    shapley_method: str | None = None
 
 
 def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -241,6 +263,25 @@ class ShapCAModel(ShapCAPreTrainedModel):
         loss_modality = zero if image_embeds is None else align(image_embeds, context_embeds, has_context & has_image)
         return loss_semantic, loss_modality
 
+    def shapley_values(
+        self, games: torch.Tensor, players: torch.Tensor, playing: torch.Tensor, method: str
+    ) -> torch.Tensor:
+        """``(B, B)`` Shapley values of the games of ``games`` with ``players`` as players.
+
+        Only the examples where ``playing`` is set take part (as game and as player); ``[j, i]`` is
+        the value of player ``i`` in game ``j``, NaN outside the examples that play.
+        ``method`` is ``"exact"`` or ``"cyclic"`` (Algorithm 1).
+        """
+        batch = games.shape[0]
+        values = games.new_full((batch, batch), float("nan"))
+        index = playing.nonzero().squeeze(-1)
+        if index.numel() == 0:
+            return values
+        sim = cosine_similarities(games[index], players[index])
+        shapley = exact_shapley if method == "exact" else cyclic_shapley
+        values[index[:, None], index] = shapley(sim, self.config.tau).to(values.dtype)
+        return values
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -251,6 +292,8 @@ class ShapCAModel(ShapCAPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         image_mask: torch.Tensor | None = None,
         pos_ids: torch.Tensor | None = None,
+        output_shapley_values: bool = False,
+        shapley_method: str = "auto",
         **kwargs,
     ) -> ShapCAModelOutput:
         r"""
@@ -263,7 +306,15 @@ class ShapCAModel(ShapCAPreTrainedModel):
             pixel_values (`(B, 3, H, W)`, *optional*): images; required when `config.use_image`.
             image_mask (`(B,)`, *optional*): 0 for examples without an image (defaults to all 1).
             pos_ids (`(B, W)`, *optional*): universal POS tag ids (defaults to unknown).
+            output_shapley_values (`bool`, defaults to `False`): also return the Shapley values of
+                the context-text games (and of the context-image games when the model uses images)
+                over this batch, as `shapley_context_text` / `shapley_context_image`.
+            shapley_method (`"auto"`, `"exact"` or `"cyclic"`, defaults to `"auto"`): how to compute
+                them; `"auto"` is exact for games of at most `EXACT_SHAPLEY_MAX_PLAYERS` (10) players
+                and Algorithm 1 beyond.
         """
+        if shapley_method not in SHAPLEY_METHODS:
+            raise ValueError(f"shapley_method must be one of {SHAPLEY_METHODS}, got {shapley_method!r}.")
         batch = input_ids.shape[0]
         word_mask = word_index >= 0
         context_mask = context_mask.bool() & attention_mask.bool()
@@ -291,9 +342,20 @@ class ShapCAModel(ShapCAPreTrainedModel):
             regions = self.encode_image(pixel_values)
             image_embeds = regions.mean(dim=1)
 
+        has_context = context_mask.any(dim=-1)
         loss_semantic, loss_modality = self.alignment_losses(
-            text_embeds, context_embeds, image_embeds, context_mask.any(dim=-1), image_mask.bool()
+            text_embeds, context_embeds, image_embeds, has_context, image_mask.bool()
         )
+        shapley = {}
+        if output_shapley_values:
+            method = shapley_method
+            if method == "auto":
+                method = "exact" if int(has_context.sum()) <= EXACT_SHAPLEY_MAX_PLAYERS else "cyclic"
+            shapley["shapley_method"] = method
+            shapley["shapley_context_text"] = self.shapley_values(text_embeds, context_embeds, has_context, method)
+            if image_embeds is not None:
+                playing = has_context & image_mask.bool()
+                shapley["shapley_context_image"] = self.shapley_values(image_embeds, context_embeds, playing, method)
         word_features = self.fusion(words, regions, image_mask, hidden, context_mask)
 
         if pos_ids is None:
@@ -309,6 +371,7 @@ class ShapCAModel(ShapCAPreTrainedModel):
             text_embeds=text_embeds,
             context_embeds=context_embeds,
             image_embeds=image_embeds,
+            **shapley,
         )
 
 
@@ -340,7 +403,7 @@ class ShapCATaggingModel(ShapCAPreTrainedModel):
         Args:
             labels (*optional*): `(B, W)` tag ids for the CRF model, `(B, W, W)` grid ids for the
                 word-pair model; -100 where nothing is to be learnt.
-            inputs: the inputs of [`ShapCAModel.forward`].
+            inputs: the inputs of [`ShapCAModel.forward`] (`output_shapley_values` included).
         """
         encoded = self.shapca(**inputs)
         logits = self.score(encoded)
@@ -354,6 +417,9 @@ class ShapCATaggingModel(ShapCAPreTrainedModel):
             loss_main=loss_main,
             loss_semantic=encoded.loss_semantic,
             loss_modality=encoded.loss_modality,
+            shapley_context_text=encoded.shapley_context_text,
+            shapley_context_image=encoded.shapley_context_image,
+            shapley_method=encoded.shapley_method,
         )
 
     def decode(self, logits: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "cosine_similarities",
     "exact_shapley",
     "cyclic_shapley",
     "cyclic_strides",
@@ -32,6 +33,11 @@ __all__ = [
 ]
 
 MAX_EXACT_PLAYERS = 12
+
+
+def cosine_similarities(games: torch.Tensor, players: torch.Tensor) -> torch.Tensor:
+    """``(g, k)`` matrix ``sim[j, i] = cos(games[j], players[i])`` of ``(g, d)`` and ``(k, d)`` features."""
+    return F.normalize(games, dim=-1) @ F.normalize(players, dim=-1).T
 
 
 def _shifted_similarity(sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,7 +188,7 @@ def shapley_contrastive_loss(
     if a.shape[0] < 2:
         return (a.sum() + b.sum()) * 0.0
     k = a.shape[0]
-    sim = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
+    sim = cosine_similarities(a, b)
     # Both directions in one batched estimate (2k games over the same random order): one
     # tensor program instead of two, which matters on a GPU where the step is launch-bound.
     phi = cyclic_shapley(torch.cat([sim, sim.T]), tau, generator=generator)
@@ -205,6 +211,6 @@ def info_nce_loss(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
     """
     if a.shape[0] < 2:
         return (a.sum() + b.sum()) * 0.0
-    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / tau
+    logits = cosine_similarities(a, b) / tau
     target = torch.arange(a.shape[0], device=a.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2

@@ -14,6 +14,7 @@ from modeling_shapca import (
 )
 from modeling_shapca.fusion import context_bias
 from modeling_shapca.heads import CRFTagger, bio_transition_constraints
+from modeling_shapca.shapley import cosine_similarities
 
 
 def test_alignment_loss_alone_reaches_both_encoders(ner_config):
@@ -253,3 +254,52 @@ def test_paper_configuration_parameter_count():
     model = ShapCAForTokenClassification(ShapCAConfig(id2label={i: t for i, t in enumerate(NER_LABELS)}))
     count = sum(p.numel() for p in model.parameters())
     assert abs(count - 170.7e6) / 170.7e6 < 0.02, count
+
+
+def test_output_shapley_values_exact_agree_with_algorithm_1_and_are_efficient(ner_config):
+    model = build_model(ner_config)
+    inputs = random_inputs(batch=4)
+    exact = model(**inputs, output_shapley_values=True)
+    assert exact.shapley_method == "exact"
+    assert exact.shapley_context_text.shape == exact.shapley_context_image.shape == (4, 4)
+
+    # Efficiency: the values of a game sum to the utility of all players, u_j(N), the
+    # softmax(sim / tau)-weighted mean similarity of every context to text j (rows: texts).
+    encoded = model.shapca(**inputs)
+    for games, values in ((encoded.text_embeds, exact.shapley_context_text),
+                          (encoded.image_embeds, exact.shapley_context_image)):  # fmt: skip
+        sim = cosine_similarities(games, encoded.context_embeds)
+        grand = ((sim / ner_config.tau).softmax(dim=-1) * sim).sum(dim=-1)
+        assert torch.allclose(values.sum(dim=-1), grand, atol=1e-5)
+
+    # Algorithm 1 walks one random order per call: each draw is efficient too, and, being unbiased,
+    # the mean of many draws is the exact value.
+    cyclic = model(**inputs, output_shapley_values=True, shapley_method="cyclic")
+    assert cyclic.shapley_method == "cyclic"
+    for name in ("shapley_context_text", "shapley_context_image"):
+        assert torch.allclose(getattr(cyclic, name).sum(-1), getattr(exact, name).sum(-1), atol=1e-5)
+    torch.manual_seed(0)
+    playing = torch.ones(4, dtype=torch.bool)
+    for games, values in ((encoded.text_embeds, exact.shapley_context_text),
+                          (encoded.image_embeds, exact.shapley_context_image)):  # fmt: skip
+        with torch.no_grad():
+            draws = torch.stack(
+                [model.shapca.shapley_values(games, encoded.context_embeds, playing, "cyclic") for _ in range(2000)]
+            )
+        standard_error = draws.std(dim=0) / len(draws) ** 0.5
+        assert ((draws.mean(dim=0) - values).abs() <= 5 * standard_error + 1e-6).all()
+
+
+def test_output_shapley_values_method_choice_and_missing_contexts(pair_config):
+    model = build_model(pair_config)
+    assert model(**random_inputs(batch=12), output_shapley_values=True).shapley_method == "cyclic"
+    inputs = random_inputs(batch=3)
+    inputs["context_mask"][1] = 0  # example 1 has no context: it plays no game
+    out = model(**inputs, output_shapley_values=True)
+    assert out.shapley_method == "exact"
+    values = out.shapley_context_text
+    assert values[1].isnan().all() and values[:, 1].isnan().all()
+    assert torch.isfinite(values[[0, 2]][:, [0, 2]]).all()
+    assert model(**inputs).shapley_context_text is None  # off by default
+    with pytest.raises(ValueError, match="shapley_method must be one of"):
+        model(**inputs, output_shapley_values=True, shapley_method="sampled")

@@ -1,6 +1,7 @@
 """Every command the README shows is checked: run_mie commands parse (configs exist, flags are
 known), scripts exist and are valid bash. The demo run itself is run by .ci/run."""
 
+import importlib
 import re
 import shlex
 import subprocess
@@ -58,7 +59,25 @@ def test_context_generation_commands_parse(command):
     assert arguments.out.endswith(".jsonl") and (arguments.images or arguments.corpus)
 
 
+EXPERIMENT_SCRIPTS = ("run_grid.py", "report_mie.py", "shapley_heatmap.py")
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c.split()[1:2] and c.split()[1] in EXPERIMENT_SCRIPTS])
+def test_experiment_commands_parse(command, monkeypatch):
+    from experiments.grid import check_flags, expand_grid, load_grid, override_flags, run_mie_flags
+
+    monkeypatch.chdir(ROOT)
+    words = shlex.split(command)
+    script = importlib.import_module(words[1].removesuffix(".py"))
+    arguments = script.parse_args(words[2:])
+    if words[1] == "run_grid.py":
+        grid = override_flags(load_grid(arguments.grid), arguments.overrides)
+        check_flags(grid, run_mie_flags())
+        assert expand_grid(grid)
+
+
 def test_every_command_is_covered():
     known = ("pip install", "python -m pytest", "bash ")
     for command in COMMANDS:
-        assert "run_mie.py" in command or "generate_contexts.py" in command or command.startswith(known), command
+        covered = ("run_mie.py", "generate_contexts.py", *EXPERIMENT_SCRIPTS)
+        assert any(name in command for name in covered) or command.startswith(known), command

@@ -1,0 +1,265 @@
+"""A folder of grid runs -> settings, statistics over seeds, comparisons, Markdown tables.
+
+A *setting* is a run's values on every axis but ``seed``; its runs are its seeds. One table
+per axis: that axis's values, the other axes at the reference setting (the slice through the
+reference, as in the paper's Figure 3: alpha varies with beta fixed, and the other way round).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .grid import RESULTS_FILE, RUN_FILE, value_label
+from .stats import BootstrapResult, count_matrix, f1_from_counts, paired_bootstrap
+
+SEED_AXIS = "seed"
+PREDICTIONS_FILE = "predictions_test.jsonl"
+# Columns of the tables, in order, each shown when the runs have it.
+METRICS = {
+    "eval_f1": "dev F1",
+    "test_f1": "test F1",
+    "test_precision": "test P",
+    "test_recall": "test R",
+    "test_strict_f1": "test strict F1",
+    "test_entity_f1": "test entity F1",
+    "test_accuracy": "test accuracy",
+}
+
+
+@dataclass
+class Run:
+    """A finished run: its axis values (as labels), results and test predictions (as counts)."""
+
+    name: str
+    labels: dict[str, str]
+    results: dict
+    sentence_ids: list | None = None
+    counts: np.ndarray | None = None
+
+
+@dataclass
+class Row:
+    """One setting in an axis table."""
+
+    label: str
+    runs: list[Run]
+    stats: dict[str, tuple[float, float]]  # metric -> (mean, standard deviation) over seeds
+    is_reference: bool = False
+    comparison: BootstrapResult | None = None
+    note: str = ""  # why there is no comparison
+
+
+@dataclass
+class AxisTable:
+    axis: str
+    fixed: dict[str, str]  # the other axes, at the reference
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def numeric(self) -> bool:
+        return all(is_number(row.label) for row in self.rows)
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_runs(folder: str | Path) -> tuple[list[Run], dict[str, list[str]], list[str]]:
+    """The finished runs of a grid folder, the grid's axes (value labels in grid order) and the
+    names of the unfinished runs."""
+    folder = Path(folder)
+    runs, unfinished, axes = [], [], None
+    for run_file in sorted(folder.glob(f"*/{RUN_FILE}")):
+        record = json.loads(run_file.read_text(encoding="utf-8"))
+        if axes is None:
+            axes = record["axes"]
+        elif list(record["axes"]) != list(axes):
+            raise ValueError(f"{folder} mixes runs of different grids (axes {list(axes)} and {list(record['axes'])}).")
+        results_path = run_file.parent / RESULTS_FILE
+        if not results_path.is_file():
+            unfinished.append(record["name"])
+            continue
+        labels = {axis: value_label(value) for axis, value in record["values"].items()}
+        run = Run(record["name"], labels, json.loads(results_path.read_text(encoding="utf-8")))
+        predictions = run_file.parent / PREDICTIONS_FILE
+        if predictions.is_file():
+            records = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line]
+            run.sentence_ids = [record.get("id") for record in records]
+            run.counts = count_matrix(records)
+        runs.append(run)
+    if axes is None:
+        raise FileNotFoundError(f"No run of run_grid.py in {folder} (no */{RUN_FILE}).")
+    return runs, axes, unfinished
+
+
+def parse_reference(text: str | None, axes: dict[str, list[str]]) -> dict[str, str]:
+    """``"alpha=0.2,beta=0.4"`` -> the reference setting; an axis not named takes its first value."""
+    reference = {axis: labels[0] for axis, labels in axes.items() if axis != SEED_AXIS}
+    for part in filter(None, (text or "").split(",")):
+        axis, _, wanted = part.partition("=")
+        if axis not in reference:
+            raise ValueError(f"--reference names {axis!r}; the axes of these runs are {sorted(reference)}.")
+        matches = [label for label in axes[axis] if label == wanted or same_number(label, wanted)]
+        if not matches:
+            raise ValueError(f"--reference {axis}={wanted}: {axis} takes the values {axes[axis]}.")
+        reference[axis] = matches[0]
+    return reference
+
+
+def same_number(a: str, b: str) -> bool:
+    return is_number(a) and is_number(b) and float(a) == float(b)
+
+
+def setting_of(run: Run) -> tuple:
+    return tuple((axis, label) for axis, label in run.labels.items() if axis != SEED_AXIS)
+
+
+def mean_and_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def compare(system: list[Run], reference: list[Run], samples: int) -> tuple[BootstrapResult | None, str]:
+    """Paired bootstrap of the test F1 of two settings, over their common seeds."""
+    pairs = pair_by_seed(system, reference)
+    if not pairs:
+        return None, "no common seed"
+    if any(run.counts is None for pair in pairs for run in pair):
+        return None, f"no {PREDICTIONS_FILE}"
+    ids = pairs[0][1].sentence_ids
+    if any(run.sentence_ids != ids for pair in pairs for run in pair):
+        return None, "different test sentences"
+    result = paired_bootstrap([ours.counts for ours, _ in pairs], [theirs.counts for _, theirs in pairs], samples)
+    return result, ""
+
+
+def pair_by_seed(system: list[Run], reference: list[Run]) -> list[tuple[Run, Run]]:
+    theirs = {run.labels.get(SEED_AXIS): run for run in reference}
+    return [(run, theirs[run.labels.get(SEED_AXIS)]) for run in system if run.labels.get(SEED_AXIS) in theirs]
+
+
+def build_tables(runs: list[Run], axes: dict[str, list[str]], reference: dict[str, str], samples: int = 1000):
+    """One :class:`AxisTable` per axis but ``seed`` (one table of all runs if there is none)."""
+    settings: dict[tuple, list[Run]] = {}
+    for run in runs:
+        settings.setdefault(setting_of(run), []).append(run)
+    reference_key = tuple(reference.items())
+    reference_runs = settings.get(reference_key, [])
+    metrics = [key for key in METRICS if all(key in run.results for run in runs)]
+    comparisons: dict[tuple, tuple[BootstrapResult | None, str]] = {}
+    tables = []
+    for axis in [axis for axis in axes if axis != SEED_AXIS] or [None]:
+        fixed = {a: label for a, label in reference.items() if a != axis}
+        table = AxisTable(axis or "setting", fixed)
+        labels = axes[axis] if axis else ["all runs"]
+        if all(map(is_number, labels)):
+            labels = sorted(labels, key=float)
+        for label in labels:
+            key = tuple((a, label if a == axis else reference[a]) for a in reference)
+            if key not in settings:
+                continue
+            row = Row(label, settings[key], {m: mean_and_std([r.results[m] for r in settings[key]]) for m in metrics})
+            row.is_reference = key == reference_key
+            if not row.is_reference:
+                if not reference_runs:
+                    comparisons[key] = (None, "reference setting has no finished run")
+                elif key not in comparisons:
+                    comparisons[key] = compare(settings[key], reference_runs, samples)
+                row.comparison, row.note = comparisons[key]
+            table.rows.append(row)
+        tables.append(table)
+    return tables, metrics
+
+
+def prediction_mismatches(runs: list[Run], tolerance: float = 1e-6) -> list[str]:
+    """Runs whose ``predictions_test.jsonl`` gives another test F1 than their ``all_results.json``."""
+    mismatches = []
+    for run in runs:
+        if run.counts is None or "test_f1" not in run.results:
+            continue
+        f1 = float(f1_from_counts(run.counts.sum(axis=0)))
+        if abs(f1 - run.results["test_f1"]) > tolerance:
+            mismatches.append(
+                f"{run.name}: {PREDICTIONS_FILE} gives {f1:.4f}, {RESULTS_FILE} says {run.results['test_f1']:.4f}"
+            )
+    return mismatches
+
+
+def percent(value: float, signed: bool = False) -> str:
+    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def markdown_table(table: AxisTable, metrics: list[str]) -> str:
+    header = [table.axis, "seeds", *(f"{METRICS[m]} (%)" for m in metrics), "Δ test F1 [95% CI] (points)", "verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.rows:
+        cells = [f"**{row.label}** (reference)" if row.is_reference else row.label, str(len(row.runs))]
+        cells += [f"{percent(mean)} ± {percent(std)}" for mean, std in (row.stats[m] for m in metrics)]
+        if row.is_reference:
+            cells += ["—", "reference"]
+        elif row.comparison is None:
+            cells += ["—", row.note]
+        else:
+            c = row.comparison
+            cells += [f"{percent(c.difference, True)} [{percent(c.low, True)}, {percent(c.high, True)}]", c.verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict_sentences(table: AxisTable) -> list[str]:
+    """One plain sentence per compared setting: how far from the reference, and whether it matters."""
+    sentences = []
+    for row in table.rows:
+        if row.comparison is None:
+            continue
+        c = row.comparison
+        direction = "higher" if c.difference > 0 else "lower" if c.difference < 0 else "no different"
+        amount = f"{abs(100 * c.difference):.2f} points {direction}" if c.difference else direction
+        sentences.append(
+            f"- {table.axis}={row.label}: test F1 {amount} than the reference "
+            f"(95% interval {percent(c.low, True)} to {percent(c.high, True)}): {c.verdict}."
+        )
+    return sentences
+
+
+def describe_setting(setting: dict[str, str]) -> str:
+    return ", ".join(f"{axis}={label}" for axis, label in setting.items()) or "the only setting"
+
+
+def markdown_report(folder, runs, tables, metrics, reference, unfinished, figures: dict[str, str], samples) -> str:
+    """The whole report: what was compared and how, then one table (and figure) per axis."""
+    seeds = sorted({run.labels.get(SEED_AXIS, "-") for run in runs})
+    sentences = next((len(run.counts) for run in runs if run.counts is not None), 0)
+    lines = [
+        f"# Report: {folder}",
+        "",
+        f"{len(runs)} finished runs, seeds {', '.join(seeds)}. Reference setting: {describe_setting(reference)}.",
+        "",
+        "Scores are percentages, mean ± standard deviation over seeds. Δ test F1 is the setting minus the "
+        f"reference, in F1 points, with the 95% interval of a paired bootstrap ({samples} resamples of the "
+        f"{sentences or 'scored'} test sentences of `{PREDICTIONS_FILE}`, the same resamples for every seed, seeds "
+        "paired). "
+        "*significant*: the interval leaves out 0; *within noise*: it contains 0.",
+    ]
+    if unfinished:
+        lines += ["", f"Not finished (left out): {', '.join(unfinished)}."]
+    for warning in prediction_mismatches(runs):
+        lines += ["", f"Warning: {warning}."]
+    for table in tables:
+        lines += ["", f"## {table.axis}", ""]
+        if table.fixed:
+            lines += [f"Other axes at the reference: {describe_setting(table.fixed)}.", ""]
+        lines.append(markdown_table(table, metrics))
+        if verdict_sentences(table):
+            lines += ["", *verdict_sentences(table)]
+        if table.axis in figures:
+            lines += ["", f"![test F1 against {table.axis}]({figures[table.axis]})"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""Run every combination of a grid file's axes with run_mie.py, as Ray tasks.
+
+    python run_grid.py configs/grid_alpha_beta.json --output_dir runs/grid_alpha_beta
+    python run_grid.py configs/grid_twitter2017_alpha.json --output_dir runs/t17 --gpus_per_trial 1
+    python run_grid.py configs/grid_alpha_beta.json --output_dir runs/grid --address auto   # a running cluster
+    python run_grid.py configs/grid_alpha_beta.json --output_dir runs/grid --dry_run        # list the runs
+    python run_grid.py configs/grid_demo.json --output_dir runs/grid_demo --num_train_epochs 2  # + run_mie flags
+
+Each run writes what run_mie.py writes (``all_results.json``, ``predictions_*.jsonl``, model card)
+into ``<output_dir>/<axis values>`` (e.g. ``runs/grid/alpha=0.2,seed=1``), with its config
+(``run_config.json``) and its log (``run.log``); its weights are deleted at the end unless
+``--save_checkpoints``. Started again, the grid skips the finished runs and reruns the others
+from scratch. The grid file format is described in ``experiments/grid.py``; ``run_mie.py`` flags
+after the grid file override its fixed flags (data paths, the encoder), not its axes.
+
+Ray starts on this machine by default (one run per ``--cpus_per_trial`` cores, or per
+``--gpus_per_trial`` GPUs); ``--address`` joins a running cluster instead, whose nodes must see
+this repository, the data and ``--output_dir`` at the same paths (a shared file system).
+Needs the sweep extra: ``pip install -e ".[sweep]"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from experiments.grid import (
+    LOG_FILE,
+    check_flags,
+    config_changed,
+    expand_grid,
+    is_finished,
+    load_grid,
+    override_flags,
+    parse_overrides,
+    prepare_run_folder,
+    remove_checkpoints,
+    run_mie_flags,
+)
+
+logger = logging.getLogger("run_grid")
+REPO = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
+    parser.add_argument("grid", help="A grid file (JSON), e.g. configs/grid_alpha_beta.json.")
+    parser.add_argument("--output_dir", required=True, help="Folder of the runs, one subfolder each.")
+    parser.add_argument("--address", help="Address of a running Ray cluster ('auto', 'ray://host:10001'); "
+                        "default: start Ray on this machine.")  # fmt: skip
+    parser.add_argument("--num_cpus", type=int, help="Cores a local Ray may use (default: all).")
+    parser.add_argument("--cpus_per_trial", type=float, default=1, help="Cores per run (default 1).")
+    parser.add_argument("--gpus_per_trial", type=float, default=0, help="GPUs per run; 0.5 shares a GPU by two.")
+    parser.add_argument("--save_checkpoints", action="store_true", help="Keep each run's weights.")
+    parser.add_argument(
+        "--dry_run", action="store_true", help="List the runs and whether they are finished; run nothing."
+    )
+    args, run_mie_args = parser.parse_known_args(argv)
+    args.overrides = parse_overrides(run_mie_args)
+    return args
+
+
+@contextlib.contextmanager
+def output_to(path: Path):
+    """Send this process's file descriptors 1 and 2 (stdout, stderr, C libraries included) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for descriptor, copy in zip((1, 2), saved):
+            os.dup2(copy, descriptor)
+            os.close(copy)
+
+
+def train_one(config_path: str, workdir: str, save_checkpoints: bool) -> dict:
+    """One run, inside a Ray worker: ``run_mie.main([config])`` from the launch directory, logged to a file."""
+    os.chdir(workdir)  # the configs' relative paths (data/...) are relative to where the grid was started
+    folder = Path(config_path).parent
+    with output_to(folder / LOG_FILE):
+        try:
+            import run_mie
+
+            results = run_mie.main([config_path])
+        except BaseException:
+            traceback.print_exc()  # into the run's log; Ray hands the error to the driver too
+            raise
+    if not save_checkpoints:
+        remove_checkpoints(folder)
+    return results
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError('run_grid.py runs the grid on Ray: pip install -e ".[sweep]"') from None
+    return ray
+
+
+def start_ray(ray, args: argparse.Namespace) -> bool:
+    """Connect to the cluster of ``--address`` or start Ray here; True when this call started it."""
+    if ray.is_initialized():  # e.g. a caller (a test, a notebook) started it
+        return False
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}}
+    if args.address:
+        ray.init(address=args.address, runtime_env=runtime_env)
+    else:
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, runtime_env=runtime_env)
+    return True
+
+
+def run_on_ray(ray, todo: list, grid: dict, output_dir: Path, args: argparse.Namespace) -> dict[str, str]:
+    """Submit one Ray task per run, wait for them all; returns each run's status, finished or failed."""
+    # Ray's default worker reuse: a CPU worker runs one run after another (run_mie.main is re-entrant,
+    # and the imports are paid once); a GPU worker exits after each run, so its GPU memory is freed.
+    task = ray.remote(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial, max_retries=0)(train_one)
+    pending = {}
+    for run in todo:
+        config_path = prepare_run_folder(run, output_dir / run.name, grid)
+        pending[task.remote(str(config_path), os.getcwd(), args.save_checkpoints)] = run
+    status = {}
+    while pending:
+        [done], _ = ray.wait(list(pending), num_returns=1)
+        run = pending.pop(done)
+        try:
+            results = ray.get(done)
+        except ray.exceptions.RayError as error:
+            status[run.name] = "failed"
+            reason = str(error).strip().splitlines()[-1]
+            logger.error("FAILED %s: %s\n  log: %s", run.name, reason, output_dir / run.name / LOG_FILE)
+            continue
+        status[run.name] = "finished"
+        scores = ", ".join(f"{key} {results[key]:.4f}" for key in ("eval_f1", "test_f1") if key in results)
+        logger.info("finished %s (%d left): %s", run.name, len(pending), scores)
+    return status
+
+
+def main(argv: list[str] | None = None) -> dict[str, str]:
+    """Run the unfinished runs of a grid; returns each run's status: skipped, finished or failed."""
+    args = parse_args(argv)
+    grid = override_flags(load_grid(args.grid), args.overrides)
+    check_flags(grid, run_mie_flags())
+    runs = expand_grid(grid)
+    output_dir = Path(args.output_dir).resolve()
+    status = {run.name: "skipped" for run in runs if is_finished(output_dir / run.name)}
+    for run in runs:
+        if run.name in status and config_changed(run, output_dir / run.name):
+            logger.warning("%s finished with another config than the grid now gives; delete it to rerun it.", run.name)
+    todo = [run for run in runs if run.name not in status]
+    logger.info("%s: %d runs, %d finished before, %d to run.", args.grid, len(runs), len(status), len(todo))
+    if args.dry_run:
+        for run in runs:
+            logger.info("  %-10s %s", "finished" if run.name in status else "to run", output_dir / run.name)
+        return status
+    if not todo:
+        return status
+
+    ray = import_ray()
+    started = start_ray(ray, args)
+    try:
+        status.update(run_on_ray(ray, todo, grid, output_dir, args))
+    finally:
+        if started:
+            ray.shutdown()
+    failed = [name for name, state in status.items() if state == "failed"]
+    if failed:
+        logger.error("%d run(s) failed: %s. Start the grid again to retry them.", len(failed), ", ".join(failed))
+    logger.info("Report: python report_mie.py %s", args.output_dir)
+    return status
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
+    outcome = main()
+    sys.exit(1 if "failed" in outcome.values() else 0)

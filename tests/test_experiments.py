@@ -1,0 +1,251 @@
+"""The experiment commands: grid files, a 2x2 grid of the tiny demo on a local Ray (resumed), the
+report with its paired bootstrap, and the Shapley heatmap of a checkpoint of the grid."""
+
+import json
+import math
+import random
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments.grid import (
+    check_flags,
+    expand_grid,
+    load_grid,
+    override_flags,
+    parse_overrides,
+    run_mie_flags,
+    value_label,
+)
+from experiments.report import build_tables, load_runs, parse_reference
+from experiments.stats import count_matrix, f1_from_counts, paired_bootstrap, sentence_counts
+from processing.metrics import mjere_scores, mre_scores
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID_FILES = sorted((ROOT / "configs").glob("grid_*.json"))
+TINY = ["--demo_train_size", "56", "--demo_validation_size", "16", "--demo_test_size", "16", "--num_train_epochs", "1"]
+RUNS = ["alpha=0,seed=1", "alpha=0,seed=2", "alpha=0.2,seed=1", "alpha=0.2,seed=2"]
+
+
+@pytest.fixture(scope="module")
+def valid_flags():
+    return run_mie_flags()
+
+
+def write_grid(path: Path, **grid) -> Path:
+    path.write_text(json.dumps({"base_config": str(ROOT / "configs" / "demo.json"), **grid}))
+    return path
+
+
+# -- grid files ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grid_file", GRID_FILES, ids=lambda path: path.stem)
+def test_every_grid_file_expands_to_run_mie_flags(grid_file, valid_flags, monkeypatch):
+    monkeypatch.chdir(ROOT)  # base configs are relative to the repository
+    grid = load_grid(grid_file)
+    check_flags(grid, valid_flags)
+    runs = expand_grid(grid)
+    assert len({run.name for run in runs}) == len(runs) > 1
+    for run in runs:
+        assert run.values.items() <= run.config.items() and "output_dir" not in run.values
+    if grid_file.stem == "grid_alpha_beta":  # Figure 3: two one-at-a-time sweeps through alpha=0.2, beta=0.4
+        assert len(runs) == 11 * 3 and sum(run.name.startswith("alpha=0.2,beta=0.4,") for run in runs) == 3
+
+
+def test_grid_errors_say_what_to_fix(tmp_path, valid_flags):
+    grid = load_grid(write_grid(tmp_path / "g.json", axes={"alpah": [0, 0.2]}))
+    with pytest.raises(ValueError, match=r"\['alpah'\] is not a run_mie.py flag. Valid flags: .*alpha"):
+        check_flags(grid, valid_flags)
+    with pytest.raises(ValueError, match="make `seed` an axis"):
+        check_flags(load_grid(write_grid(tmp_path / "g.json", axes={"seeds": ["1,2"]})), valid_flags)
+    with pytest.raises(ValueError, match="same axes"):
+        load_grid(write_grid(tmp_path / "g.json", axes=[{"alpha": [0]}, {"beta": [0]}]))
+    with pytest.raises(ValueError, match="is an axis"):
+        override_flags(load_grid(write_grid(tmp_path / "g.json", axes={"alpha": [0]})), {"alpha": "1"})
+    clash = write_grid(tmp_path / "g.json", axes={"context_files": [["a/c.jsonl"], ["b/c.jsonl"]]})
+    with pytest.raises(ValueError, match="both give the run name"):
+        expand_grid(load_grid(clash))
+
+
+def test_run_names_and_union_of_products(tmp_path):
+    assert [value_label(v) for v in (0.2, 0, True, [], ["data/contexts/t15.blip2.jsonl"], "a b")] == [
+        "0.2", "0", "true", "none", "t15.blip2.jsonl", "a-b"
+    ]  # fmt: skip
+    sweeps = [{"alpha": [0, 0.2], "beta": [0.4]}, {"alpha": [0.2], "beta": [0, 0.4]}]
+    runs = expand_grid(load_grid(write_grid(tmp_path / "g.json", flags={"tau": 0.5}, axes=sweeps)))
+    assert [run.name for run in runs] == ["alpha=0,beta=0.4", "alpha=0.2,beta=0.4", "alpha=0.2,beta=0"]
+    assert runs[0].config["tau"] == 0.5 and runs[0].config["corpus"] == "demo"
+    assert parse_overrides(["--num_train_epochs", "2", "--context_files", "a", "b"]) == {
+        "num_train_epochs": "2", "context_files": ["a", "b"]
+    }  # fmt: skip
+
+
+# -- bootstrap ----------------------------------------------------------------------------------
+
+
+def ner_records(correct: list[bool]) -> list[dict]:
+    """One gold PER entity per sentence, found (or typed wrong) as ``correct`` says."""
+    gold = {"start": 0, "end": 1, "type": "PER"}
+    return [{"gold": [gold], "pred": [gold if hit else dict(gold, type="LOC")]} for hit in correct]
+
+
+def system(rate: float, seed: int, n: int = 300) -> np.ndarray:
+    rng = random.Random(seed)
+    return count_matrix(ner_records([rng.random() < rate for _ in range(n)]))
+
+
+def test_bootstrap_identical_systems_are_within_noise():
+    counts = [system(0.7, seed) for seed in (1, 2)]
+    result = paired_bootstrap(counts, counts, samples=500)
+    assert result.difference == 0.0 and result.low <= 0.0 <= result.high
+    assert result.verdict == "within noise" and not result.significant
+
+
+def test_bootstrap_clearly_better_system_is_significant():
+    better, worse = [system(0.9, seed) for seed in (1, 2)], [system(0.5, seed + 10) for seed in (1, 2)]
+    result = paired_bootstrap(better, worse, samples=500)
+    expected = np.mean([f1_from_counts(b.sum(0)) - f1_from_counts(w.sum(0)) for b, w in zip(better, worse)])
+    assert result.difference == pytest.approx(expected) and result.difference > 0.3
+    assert 0 < result.low < result.difference < result.high and result.verdict == "significant"
+    assert paired_bootstrap(worse, better, samples=500).high < 0  # and the other way round
+
+
+def test_bootstrap_one_sentence_apart_is_within_noise():
+    reference = system(0.7, 1)
+    changed = reference.copy()
+    changed[np.argmin(changed[:, 0])] = [1, 1, 1]  # one more sentence right
+    result = paired_bootstrap([changed], [reference], samples=500)
+    assert result.difference > 0 and result.verdict == "within noise"
+
+
+def test_sentence_counts_agree_with_the_metrics():
+    mre = [{"gold": "/per/org/member_of", "pred": "/per/org/member_of"}, {"gold": "None", "pred": "/per/per/couple"},
+           {"gold": "/per/per/couple", "pred": "None"}, {"gold": "None", "pred": "None"}]  # fmt: skip
+    f1 = f1_from_counts(count_matrix(mre).sum(0))
+    assert f1 == pytest.approx(mre_scores([r["gold"] for r in mre], [r["pred"] for r in mre])["f1"])
+    entities = [{"start": 0, "end": 1, "type": "PER"}, {"start": 2, "end": 3, "type": "ORG"}]
+    joint = [
+        {"gold": {"entities": entities, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]},
+         "pred": {"entities": entities, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]}},
+        {"gold": {"entities": entities, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]},
+         "pred": {"entities": entities[:1], "relations": []}},
+    ]  # fmt: skip
+    pairs = [
+        ((r["gold"]["entities"], r["gold"]["relations"]), (r["pred"]["entities"], r["pred"]["relations"]))
+        for r in joint
+    ]
+    assert sentence_counts(joint[1]) == (0, 0, 1)
+    assert f1_from_counts(count_matrix(joint).sum(0)) == pytest.approx(mjere_scores(*zip(*pairs))["f1"])
+
+
+# -- a 2x2 grid on a local Ray, the report and the heatmap ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    import run_grid
+
+    run_grid.start_ray(ray, Namespace(address=None, num_cpus=2))
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def grid_runs(tmp_path_factory, ray_session):
+    """The demo grid (alpha {0, 0.2} x seed {1, 2}), tiny, weights kept: the runs' folder and arguments."""
+    import run_grid
+
+    tmp = tmp_path_factory.mktemp("grid")
+    args = [str(ROOT / "configs" / "grid_demo.json"), "--output_dir", str(tmp / "runs"), "--cpus_per_trial", "1",
+            "--save_checkpoints", "--cache_dir", str(tmp / "cache"), *TINY]  # fmt: skip
+    status = run_grid.main(args)
+    return tmp / "runs", args, status
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {name: (folder / name / "all_results.json").stat().st_mtime_ns for name in RUNS}
+
+
+def test_grid_runs_every_combination_then_resumes(grid_runs):
+    import run_grid
+
+    out, args, status = grid_runs
+    assert status == dict.fromkeys(RUNS, "finished")
+    for name in RUNS:
+        run = out / name
+        for output in (
+            "all_results.json",
+            "predictions_test.jsonl",
+            "predictions_validation.jsonl",
+            "model.safetensors",
+        ):
+            assert (run / output).is_file(), (name, output)
+        config = json.loads((run / "run_config.json").read_text())
+        alpha, seed = (part.split("=")[1] for part in name.split(","))
+        assert (config["alpha"], config["seed"], config["demo_train_size"]) == (float(alpha), int(seed), "56")
+        assert config["output_dir"] == str(run)
+    before = mtimes(out)
+
+    assert run_grid.main(args) == dict.fromkeys(RUNS, "skipped")  # started again: nothing reruns
+    assert mtimes(out) == before
+
+    interrupted = out / "alpha=0.2,seed=2"
+    (interrupted / "all_results.json").unlink()  # as if killed before the end
+    (interrupted / "stale.txt").write_text("left by the interrupted run")
+    without_weights = [arg for arg in args if arg != "--save_checkpoints"]
+    assert run_grid.main(without_weights) == {**dict.fromkeys(RUNS, "skipped"), interrupted.name: "finished"}
+    after = mtimes(out)
+    assert after.pop(interrupted.name) > before.pop(interrupted.name) and after == before
+    assert not (interrupted / "stale.txt").exists()  # rerun from scratch
+    assert not list(interrupted.glob("*.safetensors")) and not list(interrupted.glob("checkpoint-*"))
+    assert (interrupted / "predictions_test.jsonl").is_file() and (interrupted / "run.log").stat().st_size > 0
+
+
+def test_report_tables_bootstrap_and_plot(grid_runs, tmp_path):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    import report_mie
+
+    out = grid_runs[0]
+    report = report_mie.main([str(out), "--reference", "alpha=0.2", "--out", str(tmp_path), "--samples", "200"])
+    text = report.read_text()
+    assert "## alpha" in text and "| **0.2** (reference) | 2 |" in text and "\n| 0 | 2 |" in text
+    assert "dev F1 (%)" in text and "test strict F1 (%)" in text and "Warning" not in text
+    assert "![test F1 against alpha](f1_vs_alpha.png)" in text
+    assert (tmp_path / "f1_vs_alpha.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    runs, axes, unfinished = load_runs(out)
+    assert axes == {"alpha": ["0", "0.2"], "seed": ["1", "2"]} and not unfinished
+    [table], metrics = build_tables(runs, axes, parse_reference("alpha=0.20", axes), samples=200)
+    other, reference = table.rows
+    assert reference.is_reference and reference.label == "0.2" and other.label == "0"
+    result = other.comparison
+    assert all(map(math.isfinite, (result.low, result.difference, result.high)))
+    assert result.low <= result.difference <= result.high and result.seeds == 2 and result.sentences == 16
+    assert f"| {result.verdict} |" in text and "- alpha=0: test F1 " in text and f": {result.verdict}.\n" in text
+    test_f1 = [run.results["test_f1"] for run in other.runs]
+    assert other.stats["test_f1"][0] == pytest.approx(sum(test_f1) / 2)
+
+
+def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    import shapley_heatmap
+
+    checkpoint = grid_runs[0] / "alpha=0.2,seed=1"  # its run_config.json gives the data settings
+    record = shapley_heatmap.main(
+        ["--model_name_or_path", str(checkpoint), "--num_examples", "4", "--out", str(tmp_path)]
+    )
+    assert record["method"] == "exact" and len(record["examples"]) == 4
+    for game in ("context_text", "context_image"):  # the demo model reads images
+        values = np.array(record[game]["values"], dtype=float)
+        assert values.shape == (4, 4) and np.isfinite(values).all()
+        assert (tmp_path / f"shapley_{game}.png").stat().st_size > 0
+    assert json.loads((tmp_path / "shapley_values.json").read_text())["context_text"]["rows"] == "texts"
+
+    larger = shapley_heatmap.main(
+        ["--model_name_or_path", str(checkpoint), "--num_examples", "12", "--out", str(tmp_path / "12")]
+    )
+    assert larger["method"] == "cyclic"
