@@ -12,7 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processing.metrics import NO_RELATION, _entity_keys, _triples
+from processing.wordpair import MRE_NO_RELATION
+
+
+def entity_keys(entities: Sequence[Mapping]) -> list[tuple]:
+    return [(e["start"], e["end"], e["type"]) for e in entities]
+
+
+def triples(entities: Sequence[Mapping], relations: Sequence[Mapping]) -> set[tuple]:
+    """(head span and type, tail span and type, relation) of each relation, as the mjere metric counts them."""
+    keys = entity_keys(entities)
+    return {(keys[r["head"]], keys[r["tail"]], r["type"]) for r in relations}
 
 
 def sentence_counts(record: Mapping) -> tuple[int, int, int]:
@@ -24,13 +34,13 @@ def sentence_counts(record: Mapping) -> tuple[int, int, int]:
     """
     gold, pred = record["gold"], record["pred"]
     if isinstance(gold, str):
-        hit = gold == pred and gold != NO_RELATION
-        return int(hit), int(pred != NO_RELATION), int(gold != NO_RELATION)
+        hit = gold == pred and gold != MRE_NO_RELATION
+        return int(hit), int(pred != MRE_NO_RELATION), int(gold != MRE_NO_RELATION)
     if isinstance(gold, Mapping):
-        gold_set = _triples(gold["entities"], gold["relations"])
-        pred_set = _triples(pred["entities"], pred["relations"])
+        gold_set = triples(gold["entities"], gold["relations"])
+        pred_set = triples(pred["entities"], pred["relations"])
     else:
-        gold_set, pred_set = set(_entity_keys(gold)), set(_entity_keys(pred))
+        gold_set, pred_set = set(entity_keys(gold)), set(entity_keys(pred))
     return len(gold_set & pred_set), len(pred_set), len(gold_set)
 
 
