@@ -281,7 +281,8 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         corpus = load_corpus(
             data_args.corpus,
             data_args.data_dir,
-            image_dir=data_args.image_dir,
+            # A text-only model reads no image: the config's image folder need not exist.
+            image_dir=data_args.image_dir if model_args.use_image else None,
             context_files=data_args.context_files,
             missing_context=data_args.missing_context,
             missing_image=data_args.missing_image,
