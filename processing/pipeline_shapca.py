@@ -90,14 +90,16 @@ class MultimodalExtractionPipeline(Pipeline):
         with Image.open(image) as opened:
             return opened.convert("RGB"), Path(image).name
 
-    def _context(self, context, image, image_id) -> str | None:
+    def resolve_context(self, context, image, image_id) -> tuple[str | None, str]:
+        """The context to read the text with and where it came from: ``"given"`` (the call's),
+        ``"store"`` (by the image's file name), ``"generator"`` (made from the image) or ``"none"``."""
         if context is not None:
-            return context
+            return context, "given"
         if self.context_store is not None and image_id is not None and image_id in self.context_store:
-            return self.context_store.get(image_id)
+            return self.context_store.get(image_id), "store"
         if self.context_generator is not None and image is not None:
-            return self.context_generator([image])[0]
-        return None
+            return self.context_generator([image])[0], "generator"
+        return None, "none"
 
     def windows(self, words: list[str], context: str | None) -> list[tuple[int, int]]:
         """Consecutive word ranges whose tokens fit the encoder (half of it when there is a context)."""
@@ -122,7 +124,7 @@ class MultimodalExtractionPipeline(Pipeline):
         if not words:
             raise ValueError("The input has no words.")
         picture, image_id = self._image(image)
-        context = self._context(context, picture, image_id)
+        context, _ = self.resolve_context(context, picture, image_id)
         ranges = self.windows(words, context)
         tags = pos_ids(self.tagger([words])[0])
         batch = self.processor(
