@@ -237,6 +237,31 @@ def test_long_post_is_read_in_windows_with_a_warning(app, nlp):
     assert highlighted["entities"] == nlp(words, context="a portrait of a man")
 
 
+def test_relations_of_a_word_pair_checkpoint_fill_their_table(app):
+    austin = {"entity_group": "PER", "word": "Austin", "start": 0, "end": 6, "score": 0.9}
+    savannah = {"entity_group": "PER", "word": "Savannah", "start": 11, "end": 19, "score": 0.8}
+
+    class WordPairPipeline:
+        """What the page reads of a word-pair checkpoint's pipeline (training one here would be slow)."""
+
+        def resolve_context(self, context, image, image_id):
+            return None, "none"
+
+        def windows(self, words, context):
+            return [(0, len(words))]
+
+        def __call__(self, text, image=None, context=None):
+            couple = {"head": austin, "tail": savannah, "relation": "couple", "score": 0.71234}
+            return {"entities": [austin, savannah], "relations": [couple]}
+
+    extractor = app.Extractor(WordPairPipeline())
+    highlighted, entities, relations, *_ = extractor.extract("Austin and Savannah spotted together", None, "", None)
+    assert highlighted["entities"] == [austin, savannah]
+    assert entities.values.tolist() == [["Austin", "PER", 0.9], ["Savannah", "PER", 0.8]]
+    assert relations.columns.tolist() == ["head", "relation", "tail", "score"]
+    assert relations.values.tolist() == [["Austin", "couple", "Savannah", 0.712]]
+
+
 def test_space_requirements_cover_the_library():
     """demo/requirements.txt installs a Space: the library's requirements and Gradio."""
     setup = configparser.ConfigParser()
