@@ -76,8 +76,22 @@ def test_experiment_commands_parse(command, monkeypatch):
         assert expand_grid(grid)
 
 
+@pytest.mark.parametrize("command", [c for c in COMMANDS if "demo/app.py" in c])
+def test_demo_app_commands_parse(command, monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)  # what a Space sets
+    pytest.importorskip("gradio", reason='the demo app needs Gradio: pip install -e ".[demo]"')
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_app", ROOT / "demo" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    words = shlex.split(command)
+    arguments = module.build_parser().parse_args(words[words.index("demo/app.py") + 1 :])
+    assert arguments.model and arguments.host == "127.0.0.1"
+
+
 def test_every_command_is_covered():
     known = ("pip install", "python -m pytest", "bash ")
+    scripts = ("run_mie.py", "generate_contexts.py", "demo/app.py", *EXPERIMENT_SCRIPTS)
     for command in COMMANDS:
-        covered = ("run_mie.py", "generate_contexts.py", *EXPERIMENT_SCRIPTS)
-        assert any(name in command for name in covered) or command.startswith(known), command
+        assert any(script in command for script in scripts) or command.startswith(known), command
