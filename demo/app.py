@@ -26,6 +26,7 @@ from transformers import pipeline
 
 import processing  # noqa: F401  (registers the multimodal-ner task)
 from processing.corpora import load_corpus
+from processing.images import ImageReadError, load_image
 from processing.pipeline_shapca import split_words
 
 ENTITY_COLUMNS = ["entity", "type", "score"]
@@ -50,9 +51,8 @@ def open_picture(upload: dict | None) -> tuple[Image.Image | None, str | None]:
         return None, None
     name = upload.get("orig_name") or Path(upload["path"]).name
     try:
-        with Image.open(upload["path"]) as opened:
-            return opened.convert("RGB"), name
-    except OSError:  # PIL's "cannot identify image file" and "image file is truncated" included
+        return load_image(upload["path"]), name
+    except ImageReadError:  # not an image, truncated, a decompression bomb...
         raise gr.Error(
             f"The picture {name!r} could not be opened: it is not an image file or it is damaged. "
             "Upload a PNG, JPEG or WebP picture, or remove the picture to read the post alone."
@@ -102,12 +102,13 @@ class Extractor:
         else:
             source = "given"
 
-        windows = self.nlp.windows(split_words(text)[1], context)
-        if len(windows) > 1:
+        words, _ = split_words(text)
+        windows = len(self.nlp.processor(words, context=context, return_overflowing_tokens=True)["word_offset"])
+        if windows > 1:
             gr.Warning(
                 f"The post is longer than the encoder's window ({self.nlp.processor.max_length} tokens, with the "
-                f"context): it was read in {len(windows)} windows of consecutive words, so an entity cut by a "
-                "window's edge may be missed. Shorten the post or the context to read it at once."
+                f"context): it was read in {windows} overlapping windows, each word where it has the most "
+                "context around it. Shorten the post or the context to read it at once."
             )
 
         result = self.nlp(text, image=image, context=context)

@@ -233,8 +233,8 @@ class ShapCAProcessor(ProcessorMixin):
 
         rows, sample_mapping, word_offset, truncated = [], [], [], 0
         for example in range(batch):
-            # An example with a context is read as a pair, one without as a single sequence,
-            # whatever the other examples of the batch: batching never changes an example's input.
+            # An example's tokens depend on its own text and context only, never on the other
+            # examples of the batch: batching never changes what the model reads.
             has_context = bool(contexts[example])
             budget = self.max_length - (pair_specials if has_context else single_specials)
             counts = [len(ids) for ids in text_tokens[example]]
@@ -244,7 +244,7 @@ class ShapCAProcessor(ProcessorMixin):
             text_budget = budget // 2 if overflow and context_count else budget
             for start, end in self._windows(counts, text_budget, overflow):
                 truncated += not overflow and end < len(counts)
-                rows.append(self._row(text_tokens[example][start:end], context_tokens[example], budget, has_context))
+                rows.append(self._row(text_tokens[example][start:end], context_tokens[example], budget))
                 sample_mapping.append(example)
                 word_offset.append(start)
         if truncated:
@@ -277,7 +277,7 @@ class ShapCAProcessor(ProcessorMixin):
             data["word_offset"] = torch.tensor(word_offset, dtype=torch.long)
         return BatchFeature(data=data, tensor_type="pt")
 
-    def _row(self, words: list[list[int]], context: list[list[int]], budget: int, has_context: bool) -> dict:
+    def _row(self, words: list[list[int]], context: list[list[int]], budget: int) -> dict:
         """The token ids, segment ids, first-token positions of the words and context positions of
         one model row. Words past ``budget`` are cut (a word longer than the whole window keeps its
         first tokens); the context keeps the whole words that fit in what the text leaves."""
@@ -291,7 +291,7 @@ class ShapCAProcessor(ProcessorMixin):
             if len(text) + len(context_ids) + len(ids) > budget:
                 break
             context_ids += ids
-        if not has_context:
+        if not context_ids:  # no context, or none of it fits: one segment, as the tokenizer encodes it
             input_ids = layout["prefix"] + text + layout["single_suffix"]
             types = layout["text_type"] * len(input_ids)
             context_mask = [0] * len(input_ids)

