@@ -232,7 +232,7 @@ def test_context_box_follows_the_uploaded_picture(app, nlp, files):
 def test_long_post_is_read_in_windows_with_a_warning(app, nlp):
     extractor = app.Extractor(nlp)
     words = " ".join(["so proud of Jordan ,"] * 20)
-    with pytest.warns(UserWarning, match=r"read in \d+ windows"):  # a toast in the page
+    with pytest.warns(UserWarning, match=r"read in \d+ overlapping windows"):  # a toast in the page
         highlighted, *_ = extractor.extract(words, None, "a portrait of a man", None)
     assert highlighted["entities"] == nlp(words, context="a portrait of a man")
 
@@ -247,8 +247,9 @@ def test_relations_of_a_word_pair_checkpoint_fill_their_table(app):
         def resolve_context(self, context, image, image_id):
             return None, "none"
 
-        def windows(self, words, context):
-            return [(0, len(words))]
+        @staticmethod
+        def processor(words, context=None, return_overflowing_tokens=False):
+            return {"word_offset": [0]}  # the post fits one window
 
         def __call__(self, text, image=None, context=None):
             couple = {"head": austin, "tail": savannah, "relation": "couple", "score": 0.71234}
