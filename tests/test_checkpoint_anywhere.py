@@ -98,7 +98,14 @@ def checkpoints(tmp_path_factory):
     work = root / "work"
     (work / "runs").mkdir(parents=True)
     os.symlink(made["ner"], work / "runs" / "demo")  # the README's snippets name runs/demo
+    os.symlink(made["pair"], work / "runs" / "demo_wordpair")
     Image.new("RGB", (64, 64), (220, 50, 60)).save(work / "photo.jpg")
+    (work / "data" / "mnre_images").mkdir(parents=True)
+    Image.new("RGB", (64, 64), (40, 170, 70)).save(work / "data" / "mnre_images" / "x.jpg")
+    (work / "data" / "contexts").mkdir()
+    (work / "data" / "contexts" / "mnre.llava.jsonl").write_text(
+        json.dumps({"image_id": "x.jpg", "context": "two people at a wedding", "generator": "t", "source": "t"}) + "\n"
+    )
     return made, work
 
 
@@ -151,6 +158,12 @@ def test_readme_loading_snippet_runs_as_written(checkpoints, with_library):
     _, work = checkpoints
     output = run_python(readme_snippet("Loading a result"), work, with_library)
     assert "'entities'" in output
+
+
+def test_readme_pipeline_snippet_runs_as_written(checkpoints):
+    """The snippet, verbatim, in a folder holding the files it names; it fails the test if any call raises."""
+    _, work = checkpoints
+    run_python(readme_snippet("Extracting from raw text and an image"), work, with_library=True)
 
 
 def test_model_card_snippets_run_as_written(checkpoints):
