@@ -26,8 +26,7 @@ from transformers import (
 
 from metrics import load_metric
 from processing.corpora import load_corpus
-
-IGNORE = -100
+from processing.wordpair import IGNORE
 
 
 def main() -> None:

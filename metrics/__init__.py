@@ -10,6 +10,7 @@ the standard library), so ``evaluate.load("metrics/mner")`` also works on its ow
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import evaluate
@@ -17,10 +18,12 @@ import evaluate
 MODULE_FOR_TASK = {"ner": "mner", "mre": "mre", "mjere": "mjere"}
 
 
+@functools.lru_cache(maxsize=None)
 def load_metric(task: str) -> evaluate.EvaluationModule:
     """The `evaluate` module that scores ``task`` (``"ner"``, ``"mre"`` or ``"mjere"``), loaded from this folder.
 
-    It keeps what it is given in memory, so processes that score at the same time share no cache file.
+    It keeps what it is given in memory, so processes that score at the same time share no cache file;
+    it is loaded once per process (training scores the dev split after every epoch).
     """
     if task not in MODULE_FOR_TASK:
         raise ValueError(f"Unknown task {task!r}; choose one of {sorted(MODULE_FOR_TASK)}.")

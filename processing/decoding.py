@@ -20,9 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .wordpair import cross_cells, decode_grid, mre_relation_from_sums
-
-IGNORE = -100
+from .wordpair import IGNORE, cross_cells, decode_grid, mre_relation_from_sums
 
 
 def bio_entities(tags: Sequence[str]) -> list[dict]:
