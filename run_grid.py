@@ -17,6 +17,7 @@ after the grid file override its fixed flags (data paths, the encoder), not its 
 Ray starts on this machine by default (one run per ``--cpus_per_trial`` cores, or per
 ``--gpus_per_trial`` GPUs); ``--address`` joins a running cluster instead, whose nodes must see
 this repository, the data and ``--output_dir`` at the same paths (a shared file system).
+``--only seed=1`` runs a slice of the grid (the runs with those axis values).
 Needs the sweep extra: ``pip install -e ".[sweep]"``.
 """
 
@@ -42,6 +43,7 @@ from experiments.grid import (
     prepare_run_folder,
     remove_checkpoints,
     run_mie_flags,
+    select_runs,
 )
 
 logger = logging.getLogger("run_grid")
@@ -59,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_cpus", type=int, help="Cores a local Ray may use (default: all).")
     parser.add_argument("--cpus_per_trial", type=float, default=1, help="Cores per run (default 1).")
     parser.add_argument("--gpus_per_trial", type=float, default=0, help="GPUs per run; 0.5 shares a GPU by two.")
+    parser.add_argument("--only", help="Run only the runs with these axis values, e.g. seed=1 or alpha=0.2,seed=1.")
     parser.add_argument("--save_checkpoints", action="store_true", help="Keep each run's weights.")
     parser.add_argument(
         "--dry_run", action="store_true", help="List the runs and whether they are finished; run nothing."
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     args = parse_args(argv)
     grid = override_flags(load_grid(args.grid), args.overrides)
     check_flags(grid, run_mie_flags())
-    runs = expand_grid(grid)
+    runs = select_runs(expand_grid(grid), args.only)
     output_dir = Path(args.output_dir).resolve()
     status = {run.name: "skipped" for run in runs if is_finished(output_dir / run.name)}
     for run in runs:

@@ -159,6 +159,30 @@ def expand_grid(grid: dict) -> list[GridRun]:
     return list(runs.values())
 
 
+def select_runs(runs: list[GridRun], only: str | None) -> list[GridRun]:
+    """The runs whose axis values match ``only``, e.g. ``"seed=1"`` or ``"alpha=0.2,seed=1"`` (all of them if None)."""
+    wanted = dict(part.partition("=")[::2] for part in filter(None, (only or "").split(",")))
+    axes = {axis for run in runs for axis in run.values}
+    unknown = sorted(set(wanted) - axes)
+    if unknown:
+        raise ValueError(f"--only names {unknown}; the axes of this grid are {sorted(axes)}.")
+
+    def matches(label: str, value: str) -> bool:
+        try:
+            return label == value or float(label) == float(value)
+        except ValueError:
+            return False
+
+    chosen = [
+        run
+        for run in runs
+        if all(axis in run.values and matches(value_label(run.values[axis]), value) for axis, value in wanted.items())
+    ]
+    if wanted and not chosen:
+        raise ValueError(f"--only {only}: no run of this grid has these values.")
+    return chosen
+
+
 def axis_labels(grid: dict) -> dict[str, list[str]]:
     """The labels of every axis's values, in the order the grid file gives them."""
     labels: dict[str, list[str]] = {axis: [] for axis in grid["axes"][0]}

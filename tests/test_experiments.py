@@ -17,6 +17,7 @@ from experiments.grid import (
     override_flags,
     parse_overrides,
     run_mie_flags,
+    select_runs,
     value_label,
 )
 from experiments.report import build_tables, load_runs, parse_reference
@@ -81,6 +82,17 @@ def test_run_names_and_union_of_products(tmp_path):
     assert parse_overrides(["--num_train_epochs", "2", "--context_files", "a", "b"]) == {
         "num_train_epochs": "2", "context_files": ["a", "b"]
     }  # fmt: skip
+
+
+def test_only_selects_a_slice_of_the_grid(tmp_path):
+    runs = expand_grid(load_grid(write_grid(tmp_path / "g.json", axes={"alpha": [0, 0.2], "seed": [1, 2]})))
+    assert select_runs(runs, None) == runs
+    assert [run.name for run in select_runs(runs, "seed=1")] == ["alpha=0,seed=1", "alpha=0.2,seed=1"]
+    assert [run.name for run in select_runs(runs, "alpha=0.20,seed=2")] == ["alpha=0.2,seed=2"]
+    with pytest.raises(ValueError, match=r"--only names \['sed'\]; the axes of this grid are \['alpha', 'seed'\]"):
+        select_runs(runs, "sed=1")
+    with pytest.raises(ValueError, match="no run of this grid has these values"):
+        select_runs(runs, "seed=3")
 
 
 # -- bootstrap ----------------------------------------------------------------------------------
