@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--method", default="auto", choices=["auto", "exact", "cyclic"],
                         help="exact, cyclic (Algorithm 1), or auto: exact up to 10 examples.")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="Seed of Algorithm 1's random order.")
+    parser.add_argument("--labels", default="text", choices=["text", "index"],
+                        help="Label rows and columns with the start of each text and context (default), or only "
+                        "with the example's index in the split, for a figure that must not show corpus text.")  # fmt: skip
     parser.add_argument("--corpus")
     parser.add_argument("--data_dir")
     for key in [*CORPUS_KEYS, *DEMO_KEYS, "missing_image", "use_context"]:
@@ -123,13 +126,16 @@ def main(argv: list[str] | None = None) -> dict:
     subtitle = f"{how}, {len(examples)} examples of {settings['corpus']} {args.split}, tau {config.tau}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    contexts = [short(row["context"], i) for i, row in enumerate(examples)]
-    games = {"context_text": ("Text (game)", [short(" ".join(row["words"]), i) for i, row in enumerate(examples)])}
+    if args.labels == "index":
+        indices = [f"{args.split} #{args.start + i}" for i in range(len(examples))]
+        contexts, texts, images = indices, indices, indices
+    else:
+        contexts = [short(row["context"], i) for i, row in enumerate(examples)]
+        texts = [short(" ".join(row["words"]), i) for i, row in enumerate(examples)]
+        images = [short(row.get("image_id") or row.get("image"), i) for i, row in enumerate(examples)]
+    games = {"context_text": ("Text (game)", texts)}
     if output.shapley_context_image is not None:
-        games["context_image"] = (
-            "Image (game)",
-            [short(row.get("image_id") or row.get("image"), i) for i, row in enumerate(examples)],
-        )
+        games["context_image"] = ("Image (game)", images)
     record = {
         "checkpoint": args.model_name_or_path,
         "split": args.split,

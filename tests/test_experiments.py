@@ -240,7 +240,7 @@ def test_report_tables_bootstrap_and_plot(grid_runs, tmp_path):
     assert other.stats["test_f1"][0] == pytest.approx(sum(test_f1) / 2)
 
 
-def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path):
+def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
     import shapley_heatmap
 
@@ -259,3 +259,9 @@ def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path):
         ["--model_name_or_path", str(checkpoint), "--num_examples", "12", "--out", str(tmp_path / "12")]
     )
     assert larger["method"] == "cyclic"
+
+    drawn = []  # a figure for publication: the examples' indices, no corpus text
+    monkeypatch.setattr(shapley_heatmap, "heatmap_figure", lambda *args: drawn.append(args[1:3]))
+    shapley_heatmap.main(["--model_name_or_path", str(checkpoint), "--num_examples", "3", "--start", "2",
+                          "--labels", "index", "--out", str(tmp_path / "index")])  # fmt: skip
+    assert drawn and all(rows == columns == ["test #2", "test #3", "test #4"] for rows, columns in drawn)
