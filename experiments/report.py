@@ -202,7 +202,9 @@ def markdown_table(table: AxisTable, metrics: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
         cells = [f"**{row.label}** (reference)" if row.is_reference else row.label, str(len(row.runs))]
-        cells += [f"{percent(mean)} ± {percent(std)}" for mean, std in (row.stats[m] for m in metrics)]
+        one_seed = len(row.runs) == 1  # no spread to show: the score alone, not "± 0.00"
+        for mean, std in (row.stats[m] for m in metrics):
+            cells.append(percent(mean) + ("" if one_seed else f" ± {percent(std)}"))
         if row.is_reference:
             cells += ["—", "reference"]
         elif row.comparison is None:
