@@ -20,7 +20,7 @@ from experiments.grid import (
     select_runs,
     value_label,
 )
-from experiments.report import build_tables, load_runs, parse_reference
+from experiments.report import AxisTable, Row, Run, build_tables, load_runs, markdown_table, parse_reference
 from experiments.stats import count_matrix, f1_from_counts, paired_bootstrap, sentence_counts
 from metrics import load_metric
 
@@ -238,6 +238,17 @@ def test_report_tables_bootstrap_and_plot(grid_runs, tmp_path):
     assert f"| {result.verdict} |" in text and "- alpha=0: test F1 " in text and f": {result.verdict}.\n" in text
     test_f1 = [run.results["test_f1"] for run in other.runs]
     assert other.stats["test_f1"][0] == pytest.approx(sum(test_f1) / 2)
+
+
+def test_a_single_seed_shows_its_score_without_a_spread():
+    def row(label, seeds, is_reference=False):
+        runs = [Run(f"{label},seed={seed}", {"seed": str(seed)}, {}) for seed in seeds]
+        return Row(label, runs, {"test_f1": (0.8315, 0.003 if len(seeds) > 1 else 0.0)}, is_reference, note="n/a")
+
+    table = AxisTable("alpha", {}, [row("0.2", [1, 2, 3], is_reference=True), row("0", [1])])
+    reference_line, one_seed_line = markdown_table(table, ["test_f1"]).splitlines()[2:]
+    assert "| 83.15 ± 0.30 |" in reference_line
+    assert "| 83.15 |" in one_seed_line and "±" not in one_seed_line
 
 
 def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path, monkeypatch):
