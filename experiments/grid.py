@@ -139,6 +139,19 @@ def value_label(value) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "-", text)
 
 
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def label_matches(label: str, wanted: str) -> bool:
+    """An axis label is the value asked for on a command line: the same text, or the same number (0.2 and 0.20)."""
+    return label == wanted or (is_number(label) and is_number(wanted) and float(label) == float(wanted))
+
+
 def run_name(values: dict) -> str:
     """The folder name of a run: ``alpha=0.2,seed=1`` (axes in the grid's order)."""
     return ",".join(f"{axis}={value_label(value)}" for axis, value in values.items())
@@ -167,17 +180,11 @@ def select_runs(runs: list[GridRun], only: str | None) -> list[GridRun]:
     if unknown:
         raise ValueError(f"--only names {unknown}; the axes of this grid are {sorted(axes)}.")
 
-    def matches(label: str, value: str) -> bool:
-        try:
-            return label == value or float(label) == float(value)
-        except ValueError:
-            return False
+    def selected(run: GridRun) -> bool:
+        return all(axis in run.values and label_matches(value_label(run.values[axis]), label)
+                   for axis, label in wanted.items())  # fmt: skip
 
-    chosen = [
-        run
-        for run in runs
-        if all(axis in run.values and matches(value_label(run.values[axis]), value) for axis, value in wanted.items())
-    ]
+    chosen = [run for run in runs if selected(run)]
     if wanted and not chosen:
         raise ValueError(f"--only {only}: no run of this grid has these values.")
     return chosen

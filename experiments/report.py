@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .grid import RESULTS_FILE, RUN_FILE, value_label
+from .grid import RESULTS_FILE, RUN_FILE, is_number, label_matches, value_label
 from .stats import BootstrapResult, count_matrix, f1_from_counts, paired_bootstrap
 
 SEED_AXIS = "seed"
@@ -65,14 +65,6 @@ class AxisTable:
         return all(is_number(row.label) for row in self.rows)
 
 
-def is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def load_runs(folder: str | Path) -> tuple[list[Run], dict[str, list[str]], list[str]]:
     """The finished runs of a grid folder, the grid's axes (value labels in grid order) and the
     names of the unfinished runs."""
@@ -108,15 +100,11 @@ def parse_reference(text: str | None, axes: dict[str, list[str]]) -> dict[str, s
         axis, _, wanted = part.partition("=")
         if axis not in reference:
             raise ValueError(f"--reference names {axis!r}; the axes of these runs are {sorted(reference)}.")
-        matches = [label for label in axes[axis] if label == wanted or same_number(label, wanted)]
+        matches = [label for label in axes[axis] if label_matches(label, wanted)]
         if not matches:
             raise ValueError(f"--reference {axis}={wanted}: {axis} takes the values {axes[axis]}.")
         reference[axis] = matches[0]
     return reference
-
-
-def same_number(a: str, b: str) -> bool:
-    return is_number(a) and is_number(b) and float(a) == float(b)
 
 
 def setting_of(run: Run) -> tuple:
@@ -245,11 +233,12 @@ def markdown_report(folder, runs, tables, metrics, reference, unfinished, figure
         "",
         f"{len(runs)} finished runs, seeds {', '.join(seeds)}. Reference setting: {describe_setting(reference)}.",
         "",
-        "Scores are percentages, mean ± standard deviation over seeds. Δ test F1 is the setting minus the "
-        f"reference, in F1 points, with the 95% interval of a paired bootstrap ({samples} resamples of the "
-        f"{sentences or 'scored'} test sentences of `{PREDICTIONS_FILE}`, the same resamples for every seed, seeds "
-        "paired). "
-        "*significant*: the interval leaves out 0; *within noise*: it contains 0.",
+        (
+            "Scores are percentages, mean ± standard deviation over seeds. Δ test F1 is the setting minus the "
+            f"reference, in F1 points, with the 95% interval of a paired bootstrap ({samples} resamples of the "
+            f"{sentences or 'scored'} test sentences of `{PREDICTIONS_FILE}`, the same resamples for every seed, "
+            "seeds paired). *significant*: the interval leaves out 0; *within noise*: it contains 0."
+        ),
     ]
     if unfinished:
         lines += ["", f"Not finished (left out): {', '.join(unfinished)}."]
