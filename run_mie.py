@@ -38,6 +38,7 @@ from utils_mie import (
     compute_metrics,
     decoded_structures,
     label_names,
+    one_row_per_sentence,
     parse_label_map,
     prediction_records,
     prepare_split,
@@ -149,6 +150,13 @@ class MIETrainingArguments(TrainingArguments):
         default=7, metadata={"help": "Epochs without a better dev F1 before stopping."}
     )
     remove_unused_columns: bool = False
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={
+            "help": "Training batches of similar length (the 'length' column: tokens per example) pad less "
+            "than 'random' ones. Evaluation keeps the corpus order."
+        },
+    )
     seeds: str | None = field(
         default=None, metadata={"help": "Comma-separated seeds: one run each, then mean and std."}
     )
@@ -316,11 +324,13 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     trainer = MIETrainer(
         model=model,
         args=training_args,
-        train_dataset=prepared["train"],
+        train_dataset=one_row_per_sentence(prepared["train"]) if task == "mre" else prepared["train"],
         eval_dataset=prepared["validation"],
         data_collator=ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image),
         processing_class=processor,
-        compute_metrics=partial(compute_metrics, task=task, id2label=model.config.id2label, relation_names=relation_names),
+        compute_metrics=partial(
+            compute_metrics, task=task, id2label=model.config.id2label, relation_names=relation_names
+        ),
         callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)]
         if training_args.load_best_model_at_end
         else [],

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import torch
+from torch.utils.data import SequentialSampler
 from transformers import Trainer
 
 from model_cards import build_model_card
@@ -71,6 +72,11 @@ class MIETrainer(Trainer):
                 **optimizer_kwargs,
             )
         return self.optimizer
+
+    def _get_eval_sampler(self, eval_dataset):
+        # The Trainer would group evaluation batches by length too; predictions are written and
+        # scored row by row against the dataset, so evaluation keeps its order.
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     @staticmethod
     def _model_inputs(inputs: dict) -> dict:

@@ -4,6 +4,7 @@ splits, the metrics (a pure `compute_metrics`) and the prediction records."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import statistics
 from collections.abc import Sequence
@@ -18,7 +19,9 @@ from processing import ShapCAProcessor
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS
 from processing.corpora.demo import PAIR_RELATIONS
 from processing.decoding import IGNORE, bio_entities, structures_from_predictions
-from processing.wordpair import MRE_ENTITY, encode_grid, grid_label_names
+from processing.wordpair import MRE_ENTITY, MRE_NO_RELATION, encode_grid, grid_label_names, unencodable_items
+
+logger = logging.getLogger(__name__)
 
 # -- labels, processor, model -----------------------------------------------------------------
 
@@ -115,7 +118,9 @@ def build_model(model_args, labels: list[str], task: str, processor: ShapCAProce
     model_class = MODEL_FOR_TASK["ner" if task == "ner" else "word_pair"]
     if model_args.model_name_or_path:
         return model_class.from_pretrained(model_args.model_name_or_path)
-    settings = dict(model_args.config_switches(), id2label=dict(enumerate(labels)), max_words=max(512, processor.max_length))
+    settings = dict(
+        model_args.config_switches(), id2label=dict(enumerate(labels)), max_words=max(512, processor.max_length)
+    )
     vision_is_checkpoint = os.path.isdir(model_args.vision_model) or "/" in model_args.vision_model
     vision_name = None
     if model_args.use_image and (vision_is_checkpoint or model_args.vision_pretrained):
@@ -134,16 +139,73 @@ def build_model(model_args, labels: list[str], task: str, processor: ShapCAProce
 # -- data ---------------------------------------------------------------------------------------
 
 
-def mre_structures(head: dict, tail: dict, relation: str) -> tuple[list[dict], list[dict]]:
-    """The given pair as grid entities and (unless ``None``) one relation."""
-    entities = sorted(
-        [dict(head, type=MRE_ENTITY, role="head"), dict(tail, type=MRE_ENTITY, role="tail")], key=lambda e: e["start"]
-    )
-    head_index = 0 if entities[0]["role"] == "head" else 1
-    plain = [{"start": e["start"], "end": e["end"], "type": e["type"]} for e in entities]
-    if relation == "None":
-        return plain, []
-    return plain, [{"head": head_index, "tail": 1 - head_index, "type": relation}]
+def mre_sentence_structures(dataset) -> list[tuple[list[dict], list[dict]]]:
+    """The grid structures of each MNRE row: every pair given for the same sentence (same words and
+    image) in the split, its spans as ``entity`` and its relation unless ``None``.
+
+    MNRE repeats a sentence once per entity pair, and the model reads the sentence, not the pair:
+    a grid of the given pair alone would teach ``none`` on the cells of the sentence's other,
+    related pairs. Every row of a sentence therefore gets the grid of all its pairs.
+    """
+    relation_names = dataset.features["relation"].names
+    columns = zip(dataset["words"], dataset["image_id"], dataset["head"], dataset["tail"], dataset["relation"])
+    keys, pairs = [], {}
+    for words, image_id, head, tail, relation in columns:
+        key = (tuple(words), image_id)
+        keys.append(key)
+        pairs.setdefault(key, []).append(((head["start"], head["end"]), (tail["start"], tail["end"]), relation))
+    structures = {}
+    for key, sentence_pairs in pairs.items():
+        spans = sorted({span for head, tail, _ in sentence_pairs for span in (head, tail)})
+        index = {span: i for i, span in enumerate(spans)}
+        relations = sorted(
+            {(index[head], index[tail], relation_names[relation]) for head, tail, relation in sentence_pairs
+             if relation_names[relation] != MRE_NO_RELATION}
+        )  # fmt: skip
+        structures[key] = (
+            [{"start": start, "end": end, "type": MRE_ENTITY} for start, end in spans],
+            [{"head": head, "tail": tail, "type": relation} for head, tail, relation in relations],
+        )
+    return [structures[key] for key in keys]
+
+
+def one_row_per_sentence(dataset):
+    """The first row of each MNRE sentence: its grid holds all the sentence's pairs (see
+    `mre_sentence_structures`), so training on every row would repeat the same example."""
+    first = {}
+    for row, key in enumerate(zip(map(tuple, dataset["words"]), dataset["image_id"])):
+        first.setdefault(key, row)
+    logger.info("Relation extraction: %d pairs in %d sentences, one grid per sentence for training.",
+                len(dataset), len(first))  # fmt: skip
+    return dataset.select(sorted(first.values()))
+
+
+def grid_structures(dataset, task: str, label2id: dict) -> list[tuple[list[dict], list[dict]]]:
+    """The entities and relations each row's grid encodes, with a warning that counts those the grid
+    cannot hold (overlapping spans): they still count in the scores, read from the file, as misses."""
+    if task == "mre":
+        structures = mre_sentence_structures(dataset)
+    else:
+        structures = list(zip(dataset["entities"], dataset["relations"]))
+    id2label = {i: label for label, i in label2id.items()}
+    lost_entities = lost_relations = total_entities = total_relations = 0
+    counted = set()  # the rows of one MNRE sentence share their structures: count them once
+    for words, sentence in zip(dataset["words"], structures):
+        if id(sentence) in counted:
+            continue
+        counted.add(id(sentence))
+        entities, relations = sentence
+        lost = unencodable_items(encode_grid(len(words), entities, relations, label2id), entities, relations, id2label)
+        lost_entities, lost_relations = lost_entities + lost[0], lost_relations + lost[1]
+        total_entities, total_relations = total_entities + len(entities), total_relations + len(relations)
+    if lost_entities or lost_relations:
+        logger.warning(
+            "%s: the word-pair grid cannot hold %d of %d entities and %d of %d relations (spans that overlap "
+            "share grid cells, and a cell keeps the label written last: entities in order of position, "
+            "then relations). They are trained as the grid holds them and scored from the file, as misses.",
+            dataset.split or "split", lost_entities, total_entities, lost_relations, total_relations,
+        )  # fmt: skip
+    return structures
 
 
 def prepare_split(
@@ -151,36 +213,38 @@ def prepare_split(
 ):
     """Add ``pos_ids`` (the processor's tagger), ``labels`` (tag ids or grids) and the gold structures
     the metrics read (``gold_entities`` ``[start, end, type id]``, ``gold_relations`` ``[head, tail,
-    type id]``, or ``gold_relation`` for a given pair); drop the context if asked. NER tags are
-    read in the model's label ids (``label_map``: see `tag_id_map`)."""
+    type id]``, or ``gold_relation`` for a given pair) and ``length`` (tokens, for
+    ``group_by_length``); drop the context if asked. NER tags are
+    read in the model's label ids (``label_map``: see `tag_id_map`). The gold is the file's own,
+    never read back from a grid."""
     if task == "ner":
         model_id = tag_id_map(dataset.features["ner_tags"].feature.names, list(label2id), label_map or {})
+    else:
+        structures = grid_structures(dataset, task, label2id)
 
-    def add_columns(batch):
+    def add_columns(batch, indices):
         batch["pos_ids"] = processor.tag(batch["words"])
         if task == "ner":
             batch["labels"] = [[model_id[tag] for tag in tags] for tags in batch["ner_tags"]]
-        elif task == "mre":
-            relations = dataset.features["relation"].names
-            batch["labels"] = [
-                encode_grid(len(words), *mre_structures(head, tail, relations[relation]), label2id)
-                for words, head, tail, relation in zip(batch["words"], batch["head"], batch["tail"], batch["relation"])
-            ]
-            batch["gold_relation"] = batch["relation"]
         else:
             batch["labels"] = [
-                encode_grid(len(words), entities, relations, label2id)
-                for words, entities, relations in zip(batch["words"], batch["entities"], batch["relations"])
+                encode_grid(len(words), *structures[i], label2id) for words, i in zip(batch["words"], indices)
             ]
-            batch["gold_entities"] = [[[e["start"], e["end"], label2id[e["type"]]] for e in es] for es in batch["entities"]]
+        if task == "mre":
+            batch["gold_relation"] = batch["relation"]
+        elif task != "ner":
+            batch["gold_entities"] = [
+                [[e["start"], e["end"], label2id[e["type"]]] for e in es] for es in batch["entities"]
+            ]
             batch["gold_relations"] = [
                 [[r["head"], r["tail"], label2id[r["type"]]] for r in rs] for rs in batch["relations"]
             ]
         if not use_context:
             batch["context"] = [None] * len(batch["words"])
+        batch["length"] = processor.lengths(batch["words"], batch["context"])
         return batch
 
-    return dataset.map(add_columns, batched=True, desc="POS tags and labels")
+    return dataset.map(add_columns, batched=True, with_indices=True, desc="POS tags and labels")
 
 
 # -- metrics and records ------------------------------------------------------------------------
@@ -193,7 +257,9 @@ def decoded_structures(predictions, id2label: dict, task: str) -> list[dict]:
     ids, scores = predictions
     diagonal = ids if ids.ndim == 2 else np.diagonal(ids, axis1=1, axis2=2)
     num_words = (diagonal >= 0).sum(-1).tolist()
-    return structures_from_predictions({"ids": ids, "scores": scores}, id2label, "ner" if task == "ner" else "word_pair", num_words)
+    return structures_from_predictions(
+        {"ids": ids, "scores": scores}, id2label, "ner" if task == "ner" else "word_pair", num_words
+    )
 
 
 def _rows(array: np.ndarray) -> list[list[int]]:
@@ -201,7 +267,9 @@ def _rows(array: np.ndarray) -> list[list[int]]:
     return [[list(map(int, row)) for row in example if row[0] != IGNORE] for example in array]
 
 
-def compute_metrics(prediction: EvalPrediction, *, task: str, id2label: dict, relation_names: Sequence[str] = ()) -> dict:
+def compute_metrics(
+    prediction: EvalPrediction, *, task: str, id2label: dict, relation_names: Sequence[str] = ()
+) -> dict:
     """The task's scores (an `evaluate` module in ``metrics/``) of the gathered predictions.
 
     ``label_ids`` are the gold tags (NER), the gold relation ids (MRE, over ``relation_names``) or
@@ -224,8 +292,16 @@ def compute_metrics(prediction: EvalPrediction, *, task: str, id2label: dict, re
          "relations": [{"head": h, "tail": t, "type": id2label[r]} for h, t, r in relations]}
         for entities, relations in zip(_rows(gold_entities), _rows(gold_relations))
     ]  # fmt: skip
-    pred = [{"entities": s["entities"], "relations": s["relations"]} for s in structures]
-    return metric.compute(predictions=pred, references=gold)
+    return metric.compute(predictions=[metric_structure(s) for s in structures], references=gold)
+
+
+def metric_structure(structure: dict) -> dict:
+    """A decoded joint structure in the metric's features: the decoder's scores (and anything else
+    it attaches) are not part of what is scored."""
+    return {
+        "entities": [{key: entity[key] for key in ("start", "end", "type")} for entity in structure["entities"]],
+        "relations": [{key: relation[key] for key in ("head", "tail", "type")} for relation in structure["relations"]],
+    }
 
 
 def tags_from_entities(entities: Sequence[dict], num_words: int) -> list[str]:
@@ -247,7 +323,9 @@ def prediction_records(dataset, structures: list[dict], task: str, id2label: dic
             record.update(gold=bio_entities([id2label[tag] for tag in row["labels"]]), pred=found["entities"])
         elif task == "mre":
             relation = dataset.features["relation"].names[row["relation"]]
-            record.update(head=row["head"], tail=row["tail"], gold=relation, pred=found["relation"], score=found["score"])
+            record.update(
+                head=row["head"], tail=row["tail"], gold=relation, pred=found["relation"], score=found["score"]
+            )
         else:
             record.update(gold={"entities": row["entities"], "relations": row["relations"]}, pred=found)
         records.append(record)

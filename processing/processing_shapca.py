@@ -210,7 +210,9 @@ class ShapCAProcessor(ProcessorMixin):
         if not is_batch:
             context = None if context is None else [context]
             images = None if images is None else [images]
-            pos, word_labels, grid_labels = ([value] if value is not None else None for value in (pos, word_labels, grid_labels))
+            pos, word_labels, grid_labels = (
+                [value] if value is not None else None for value in (pos, word_labels, grid_labels)
+            )
         batch = len(words)
         if isinstance(context, str):
             raise ValueError("For a batch of word lists, give one context per example (a list of strings).")
@@ -276,6 +278,13 @@ class ShapCAProcessor(ProcessorMixin):
             data["overflow_to_sample_mapping"] = torch.tensor(sample_mapping, dtype=torch.long)
             data["word_offset"] = torch.tensor(word_offset, dtype=torch.long)
         return BatchFeature(data=data, tensor_type="pt")
+
+    def lengths(self, words: Sequence[Sequence[str]], context: Sequence[str | None] | None = None) -> list[int]:
+        """The number of tokens of each example's model row, as `__call__` builds it (text cut to
+        ``max_length``): the ``length`` column by which the Trainer's ``group_by_length`` batches
+        examples of similar size together, so that batches carry less padding."""
+        pos = [[0] * len(example) for example in words]  # tags do not change the tokens
+        return self(list(words), context=context, pos=pos)["attention_mask"].sum(-1).tolist()
 
     def _row(self, words: list[list[int]], context: list[list[int]], budget: int) -> dict:
         """The token ids, segment ids, first-token positions of the words and context positions of

@@ -66,6 +66,31 @@ def encode_grid(
     return grid.tolist()
 
 
+def unencodable_items(
+    grid: Sequence[Sequence[int]],
+    entities: Sequence[Mapping],
+    relations: Sequence[Mapping],
+    id2label: Mapping[int, str],
+) -> tuple[int, int]:
+    """How many of the given entities and relations the grid `encode_grid` made from them does not
+    give back (`decode_grid`): overlapping spans, or relations whose cells overlap, share cells, and
+    a cell holds one label, that of the item written last (entities in order, then relations).
+
+    Returns ``(entities lost, relations lost)``.
+    """
+    decoded_entities, decoded_relations = decode_grid(grid, id2label)
+    spans = {(e["start"], e["end"], e["type"]) for e in decoded_entities}
+
+    def triple(items, relation):
+        head, tail = items[relation["head"]], items[relation["tail"]]
+        return (head["start"], head["end"], tail["start"], tail["end"], relation["type"])
+
+    triples = {triple(decoded_entities, relation) for relation in decoded_relations}
+    lost_entities = sum((e["start"], e["end"], e["type"]) not in spans for e in entities)
+    lost_relations = sum(triple(entities, relation) not in triples for relation in relations)
+    return lost_entities, lost_relations
+
+
 def decode_entities(grid: np.ndarray, entity_ids: set[int], id2label: Mapping[int, str]) -> list[dict]:
     """Entity spans from the diagonal blocks.
 

@@ -103,3 +103,32 @@ def test_bio_entities():
         {"start": 6, "end": 7, "type": "ORG"},
         {"start": 7, "end": 8, "type": "PER"},
     ]
+
+
+def test_compute_metrics_scores_joint_predictions_that_carry_decoder_scores():
+    """The decoder attaches a score to every entity and relation; the joint metric has no such
+    feature. A prediction in the first sentence used to end the run with KeyError: 'score'."""
+    import numpy as np
+    from transformers import EvalPrediction
+
+    from processing.wordpair import IGNORE, encode_grid
+    from utils_mie import compute_metrics
+
+    id2label = {0: "none", 1: "PER", 2: "couple", 3: "couple^-1"}
+    label2id = {label: i for i, label in id2label.items()}
+    entities = [{"start": 0, "end": 1, "type": "PER"}, {"start": 2, "end": 3, "type": "PER"}]
+    relations = [{"head": 0, "tail": 1, "type": "couple"}]
+    width = 6
+    ids = np.full((2, width, width), IGNORE, dtype=np.int64)
+    ids[0, :4, :4] = encode_grid(4, entities, relations, label2id)  # the first sentence: both entities, the relation
+    ids[1, :3, :3] = encode_grid(3, [], [], label2id)  # the second: nothing predicted
+    scores = np.where(ids >= 0, 0.9, 0.0)
+    gold_entities = np.full((2, 2, 3), IGNORE)
+    gold_entities[0] = [[0, 1, 1], [2, 3, 1]]
+    gold_entities[1, 0] = [1, 2, 1]  # missed by the prediction
+    gold_relations = np.full((2, 1, 3), IGNORE)
+    gold_relations[0, 0] = [0, 1, 2]
+    prediction = EvalPrediction(predictions=(ids, scores), label_ids=(gold_entities, gold_relations))
+    scores = compute_metrics(prediction, task="mjere", id2label=id2label)
+    assert scores["f1"] == 1.0  # one triple, found
+    assert scores["entity_precision"] == 1.0 and scores["entity_recall"] == pytest.approx(2 / 3)
