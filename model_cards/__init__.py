@@ -24,8 +24,16 @@ TASK_TITLES = {
     "mre": "multimodal relation extraction",
     "mjere": "joint multimodal entity-relation extraction",
 }
-# The test scores reported in the model-index (the card's table shows every number).
-INDEXED_METRICS = ("f1", "precision", "recall", "entity_f1", "strict_f1")
+# The test scores reported in the model-index and at the top of the results, in each task's own
+# words (the card's table shows every number).
+TASK_METRICS = {
+    "ner": {"f1": "entity F1", "precision": "entity precision", "recall": "entity recall", "strict_f1": "entity F1 (strict IOB2)"},
+    "mre": {"f1": "relation F1", "precision": "relation precision", "recall": "relation recall"},
+    "mjere": {
+        "f1": "triple F1 (MJERE_j)", "precision": "triple precision", "recall": "triple recall",
+        "entity_f1": "entity F1 (MJERE_e)", "entity_precision": "entity precision", "entity_recall": "entity recall",
+    },
+}  # fmt: skip
 
 
 def context_generators(context_files: Iterable[str | os.PathLike]) -> str:
@@ -39,7 +47,7 @@ def context_generators(context_files: Iterable[str | os.PathLike]) -> str:
 
 
 def eval_results(corpus: str, task: str, results: dict) -> list[EvalResult]:
-    """One `EvalResult` per test score of ``INDEXED_METRICS`` found in ``results`` (keys ``test_<metric>``)."""
+    """One `EvalResult` per test score of the task's ``TASK_METRICS`` found in ``results`` (keys ``test_<metric>``)."""
     return [
         EvalResult(
             task_type="token-classification",
@@ -48,10 +56,10 @@ def eval_results(corpus: str, task: str, results: dict) -> list[EvalResult]:
             dataset_name=corpus,
             dataset_split="test",
             metric_type=metric,
-            metric_name=f"test {metric}",
+            metric_name=f"test {name}",
             metric_value=round(float(results[f"test_{metric}"]), 4),
         )
-        for metric in INDEXED_METRICS
+        for metric, name in TASK_METRICS[task].items()
         if f"test_{metric}" in results
     ]
 
@@ -63,7 +71,8 @@ def build_model_card(model_args, data_args, training_args, task: str, results: d
         model_args, data_args, training_args: the three argument dataclasses of ``run_mie.py``.
         task: ``"ner"``, ``"mre"`` or ``"mjere"``.
         results: the run's metrics (``eval_*``, ``test_*``, ...); every number is shown in the
-            card's table, the test scores of ``INDEXED_METRICS`` also go to the model-index.
+            card's table; the test scores of ``TASK_METRICS`` also go to the model-index and to
+            the top of the results, named in the task's words.
 
     The repository id in the card's code is ``training_args.hub_model_id``, else the output
     folder, so that the snippets run as they stand on the local checkpoint.
@@ -107,6 +116,11 @@ def build_model_card(model_args, data_args, training_args, task: str, results: d
         f"alpha {model_args.alpha}, beta {model_args.beta}, tau {model_args.tau}",
         fusion="adaptive (context-gated)" if model_args.fusion_use_context else "plain cross-attention",
         head=head,
+        headline={
+            name: results[f"test_{metric}"]
+            for metric, name in TASK_METRICS[task].items()
+            if f"test_{metric}" in results
+        },
         scores={key: value for key, value in results.items() if isinstance(value, (int, float))},
         hyperparameters=hyperparameters,
         pipeline_task="multimodal-ner" if task == "ner" else "multimodal-relation-extraction",

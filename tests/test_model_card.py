@@ -79,6 +79,10 @@ def test_word_pair_card_names_hub_id_contexts_and_data(tmp_path):
         result["dataset"]["name"] == "jmere" and result["task"]["name"] == "joint multimodal entity-relation extraction"
     )
     assert {metric["type"] for metric in result["metrics"]} == {"f1", "entity_f1"}
+    assert {metric["name"] for metric in result["metrics"]} == {"test triple F1 (MJERE_j)", "test entity F1 (MJERE_e)"}
+    assert (
+        "- test triple F1 (MJERE_j): **0.5000**" in card.text and "- test entity F1 (MJERE_e): **0.7500**" in card.text
+    )
     assert 'from_pretrained("someone/shapca-jmere", trust_remote_code=True)' in card.text
     assert '`pipeline("multimodal-relation-extraction", model="someone/shapca-jmere")`' in card.text
     assert "- head: word-pair contrastive" in card.text and "- bridging context: test" in card.text
@@ -91,3 +95,17 @@ def test_card_without_test_scores_has_no_model_index(tmp_path, task):
     model_args, data_args, training_args = arguments("demo_wordpair.json", "--output_dir", str(tmp_path))
     card = build_model_card(model_args, data_args, training_args, task, {"eval_f1": 0.4})
     assert "model-index" not in card.data.to_dict() and "| eval_f1 | 0.4000 |" in card.text
+
+
+def test_relation_card_reports_relation_scores(tmp_path):
+    contexts = write_contexts(tmp_path / "contexts.jsonl", ["a"])
+    model_args, data_args, training_args = arguments(
+        "mnre.json", "--output_dir", str(tmp_path), "--context_files", str(contexts)
+    )
+    results = {"test_f1": 0.61, "test_precision": 0.6, "test_recall": 0.62, "test_accuracy": 0.8}
+    card = build_model_card(model_args, data_args, training_args, "mre", results)
+    (result,) = card.data.to_dict()["model-index"][0]["results"]
+    assert result["task"]["name"] == "multimodal relation extraction"
+    names = {metric["name"]: metric["value"] for metric in result["metrics"]}
+    assert names == {"test relation F1": 0.61, "test relation precision": 0.6, "test relation recall": 0.62}
+    assert "- test relation F1: **0.6100**" in card.text
