@@ -5,10 +5,12 @@
     python report_mie.py runs/twitter2015_generators --reference context_files=twitter2015.blip2.jsonl --out report
 
 Writes ``report.md`` (one Markdown table per grid axis: mean and standard deviation over seeds
-of dev and test scores, and the paired bootstrap 95% interval of each setting's test F1
-difference to the reference, "significant" or "within noise") and one PNG per axis
-(``f1_vs_<axis>.png``) into ``--out`` (default: ``<runs>/report``). The reference names values
-of the axes (``axis=value``, as in the run folder names); an axis left out takes its first value.
+of dev and test scores, and each setting's test F1 difference to the reference with the 95%
+interval of a two-level bootstrap that resamples both the seeds and the test sentences, then
+"significant", "within noise", or, with a single seed, "test-set noise only; run more seeds")
+and one PNG per axis (``f1_vs_<axis>.png``, error bars cut at 0 and 100) into ``--out``
+(default: ``<runs>/report``). The reference names values of the axes (``axis=value``, as in
+the run folder names); an axis left out takes its first value.
 Needs matplotlib: ``pip install -e ".[sweep]"``.
 """
 

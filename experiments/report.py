@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .grid import RESULTS_FILE, RUN_FILE, is_number, label_matches, value_label
-from .stats import BootstrapResult, count_matrix, f1_from_counts, paired_bootstrap
+from .stats import ONE_SEED_VERDICT, BootstrapResult, count_matrix, f1_from_counts, hierarchical_bootstrap
 
 SEED_AXIS = "seed"
 PREDICTIONS_FILE = "predictions_test.jsonl"
@@ -116,22 +116,30 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
 
 
 def compare(system: list[Run], reference: list[Run], samples: int) -> tuple[BootstrapResult | None, str]:
-    """Paired bootstrap of the test F1 of two settings, over their common seeds."""
-    pairs = pair_by_seed(system, reference)
-    if not pairs:
-        return None, "no common seed"
-    if any(run.counts is None for pair in pairs for run in pair):
+    """Two-level bootstrap of the test F1 of two settings (seeds and test sentences resampled),
+    over all the seeds of each; seeds paired when both settings have the same seeds."""
+    runs = [*system, *reference]
+    if any(run.counts is None for run in runs):
         return None, f"no {PREDICTIONS_FILE}"
-    ids = pairs[0][1].sentence_ids
-    if any(run.sentence_ids != ids for pair in pairs for run in pair):
+    if any(run.sentence_ids != runs[0].sentence_ids for run in runs):
         return None, "different test sentences"
-    result = paired_bootstrap([ours.counts for ours, _ in pairs], [theirs.counts for _, theirs in pairs], samples)
+    ours, theirs, paired = order_seeds(system, reference)
+    result = hierarchical_bootstrap([run.counts for run in ours], [run.counts for run in theirs], paired, samples)
     return result, ""
 
 
-def pair_by_seed(system: list[Run], reference: list[Run]) -> list[tuple[Run, Run]]:
-    theirs = {run.labels.get(SEED_AXIS): run for run in reference}
-    return [(run, theirs[run.labels.get(SEED_AXIS)]) for run in system if run.labels.get(SEED_AXIS) in theirs]
+def seed_key(run: Run) -> tuple:
+    """Sorts seed labels as numbers when they are."""
+    label = run.labels.get(SEED_AXIS) or ""
+    return (0, float(label), label) if is_number(label) else (1, 0.0, label)
+
+
+def order_seeds(system: list[Run], reference: list[Run]) -> tuple[list[Run], list[Run], bool]:
+    """Both settings' runs in seed order, and whether their seeds pair up (the same seed values
+    on both sides, so that ``system[i]`` and ``reference[i]`` were trained with the same seed)."""
+    ours, theirs = sorted(system, key=seed_key), sorted(reference, key=seed_key)
+    paired = [run.labels.get(SEED_AXIS) for run in ours] == [run.labels.get(SEED_AXIS) for run in theirs]
+    return ours, theirs, paired
 
 
 def build_tables(runs: list[Run], axes: dict[str, list[str]], reference: dict[str, str], samples: int = 1000):
@@ -205,7 +213,8 @@ def markdown_table(table: AxisTable, metrics: list[str]) -> str:
 
 
 def verdict_sentences(table: AxisTable) -> list[str]:
-    """One plain sentence per compared setting: how far from the reference, and whether it matters."""
+    """One plain sentence per compared setting: how far from the reference, whether it matters,
+    and, with one seed on a side, why the verdict can say no more."""
     sentences = []
     for row in table.rows:
         if row.comparison is None:
@@ -213,11 +222,48 @@ def verdict_sentences(table: AxisTable) -> list[str]:
         c = row.comparison
         direction = "higher" if c.difference > 0 else "lower" if c.difference < 0 else "no different"
         amount = f"{abs(100 * c.difference):.2f} points {direction}" if c.difference else direction
-        sentences.append(
+        sentence = (
             f"- {table.axis}={row.label}: test F1 {amount} than the reference "
             f"(95% interval {percent(c.low, True)} to {percent(c.high, True)}): {c.verdict}."
         )
+        if not c.seed_noise_measured:
+            sentence += f" {one_seed_reason(c)}"
+        elif not c.seeds_paired:
+            sentence += " The two settings have different seeds, so each one's seeds were drawn on their own."
+        sentences.append(sentence)
     return sentences
+
+
+def one_seed_reason(result: BootstrapResult) -> str:
+    """Why a comparison with a single seed on a side measures only the test set's noise."""
+    seeds = {"this setting": result.system_seeds, "the reference": result.reference_seeds}
+    sides = [side for side, count in seeds.items() if count == 1]
+    who = " and ".join(sides) + (" have" if len(sides) > 1 else " has")
+    return (
+        f"Only the test set's noise is measured: {who} a single seed, so how much a retrained model "
+        "would move is unknown."
+    )
+
+
+def method_text(samples: int, sentences: int) -> str:
+    """The report's paragraph on how the scores, intervals and verdicts are made."""
+    return (
+        "Scores are percentages, mean ± standard deviation over seeds. Δ test F1 is the setting minus the "
+        "reference, in F1 points (the mean over its seeds minus the mean over the reference's seeds). Its 95% "
+        "interval comes from a two-level bootstrap that counts both sources of noise: each of the "
+        f"{samples} resamples draws the seeds of each setting with replacement (seed noise: the same setting "
+        f"trained again scores differently) and the {sentences or 'scored'} test sentences of "
+        f"`{PREDICTIONS_FILE}` with replacement (test-set noise: other sentences would score differently), then "
+        "recomputes each drawn run's micro F1 from the drawn sentences' counts. The same sentences are drawn "
+        "for both settings and every seed. When both settings have the same seeds, the seeds are drawn for both "
+        "at once (seed 1 against seed 1); otherwise each setting's seeds are drawn on their own. "
+        "*significant*: the interval leaves out 0; *within noise*: it contains 0. With a single seed on a side "
+        "there is no seed spread to draw from and the interval measures only the test set's noise, so an "
+        f"interval that leaves out 0 gets *{ONE_SEED_VERDICT}* instead of *significant*. The seed level can be "
+        "no wider than the spread of the seeds at hand, so with two or three seeds the interval is on the narrow "
+        "side; more seeds make it sturdier. Error bars in the figures: standard deviation over seeds, cut at 0 "
+        "and 100."
+    )
 
 
 def describe_setting(setting: dict[str, str]) -> str:
@@ -233,12 +279,7 @@ def markdown_report(folder, runs, tables, metrics, reference, unfinished, figure
         "",
         f"{len(runs)} finished runs, seeds {', '.join(seeds)}. Reference setting: {describe_setting(reference)}.",
         "",
-        (
-            "Scores are percentages, mean ± standard deviation over seeds. Δ test F1 is the setting minus the "
-            f"reference, in F1 points, with the 95% interval of a paired bootstrap ({samples} resamples of the "
-            f"{sentences or 'scored'} test sentences of `{PREDICTIONS_FILE}`, the same resamples for every seed, "
-            "seeds paired). *significant*: the interval leaves out 0; *within noise*: it contains 0."
-        ),
+        method_text(samples, sentences),
     ]
     if unfinished:
         lines += ["", f"Not finished (left out): {', '.join(unfinished)}."]

@@ -1,5 +1,6 @@
 """The experiment commands: grid files, a 2x2 grid of the tiny demo on a local Ray (resumed), the
-report with its paired bootstrap, and the Shapley heatmap of a checkpoint of the grid."""
+report with its two-level bootstrap (on the demo grid and on hand-made runs whose answer is
+known), its figures, and the Shapley heatmap of a checkpoint of the grid."""
 
 import json
 import math
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 from experiments.grid import (
+    RESULTS_FILE,
+    RUN_FILE,
     check_flags,
     expand_grid,
     load_grid,
@@ -20,8 +23,24 @@ from experiments.grid import (
     select_runs,
     value_label,
 )
-from experiments.report import AxisTable, Row, Run, build_tables, load_runs, markdown_table, parse_reference
-from experiments.stats import count_matrix, f1_from_counts, paired_bootstrap, sentence_counts
+from experiments.report import (
+    PREDICTIONS_FILE,
+    AxisTable,
+    Row,
+    Run,
+    build_tables,
+    load_runs,
+    markdown_table,
+    parse_reference,
+    verdict_sentences,
+)
+from experiments.stats import (
+    ONE_SEED_VERDICT,
+    count_matrix,
+    f1_from_counts,
+    hierarchical_bootstrap,
+    sentence_counts,
+)
 from metrics import load_metric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,26 +130,27 @@ def system(rate: float, seed: int, n: int = 300) -> np.ndarray:
 
 def test_bootstrap_identical_systems_are_within_noise():
     counts = [system(0.7, seed) for seed in (1, 2)]
-    result = paired_bootstrap(counts, counts, samples=500)
+    result = hierarchical_bootstrap(counts, counts, paired_seeds=True, samples=500)
     assert result.difference == 0.0 and result.low <= 0.0 <= result.high
     assert result.verdict == "within noise" and not result.significant
 
 
 def test_bootstrap_clearly_better_system_is_significant():
     better, worse = [system(0.9, seed) for seed in (1, 2)], [system(0.5, seed + 10) for seed in (1, 2)]
-    result = paired_bootstrap(better, worse, samples=500)
+    result = hierarchical_bootstrap(better, worse, paired_seeds=True, samples=500)
     expected = np.mean([f1_from_counts(b.sum(0)) - f1_from_counts(w.sum(0)) for b, w in zip(better, worse)])
     assert result.difference == pytest.approx(expected) and result.difference > 0.3
     assert 0 < result.low < result.difference < result.high and result.verdict == "significant"
-    assert paired_bootstrap(worse, better, samples=500).high < 0  # and the other way round
+    assert hierarchical_bootstrap(worse, better, paired_seeds=False, samples=500).high < 0  # and the other way round
 
 
 def test_bootstrap_one_sentence_apart_is_within_noise():
     reference = system(0.7, 1)
     changed = reference.copy()
     changed[np.argmin(changed[:, 0])] = [1, 1, 1]  # one more sentence right
-    result = paired_bootstrap([changed], [reference], samples=500)
+    result = hierarchical_bootstrap([changed], [reference], paired_seeds=True, samples=500)
     assert result.difference > 0 and result.verdict == "within noise"
+    assert not result.seed_noise_measured and not result.significant
 
 
 def test_sentence_counts_agree_with_the_metrics():
@@ -149,6 +169,134 @@ def test_sentence_counts_agree_with_the_metrics():
     assert sentence_counts(joint[1]) == (0, 0, 1)
     scores = load_metric("mjere").compute(predictions=[r["pred"] for r in joint], references=[r["gold"] for r in joint])
     assert f1_from_counts(count_matrix(joint).sum(0)) == pytest.approx(scores["f1"])
+
+
+# -- the report on hand-made runs whose answer is known ------------------------------------------
+
+
+def hits(rate: float, order_seed: int, n: int = 400) -> list[bool]:
+    """Exactly ``round(rate * n)`` sentences right (so F1 = ``rate``), the first ones of a
+    shuffle of the sentences: two calls with the same ``order_seed`` get right the same
+    sentences, the one with the higher rate some more."""
+    order = list(range(n))
+    random.Random(order_seed).shuffle(order)
+    right = set(order[: round(rate * n)])
+    return [i in right for i in range(n)]
+
+
+def write_runs(folder: Path, runs: dict[tuple, list[bool]]) -> Path:
+    """Run folders as run_grid.py leaves them, one per ``(alpha, seed): correct`` entry, with
+    the test F1 of ``all_results.json`` worked out from the predictions."""
+    axes = {
+        "alpha": sorted({value_label(alpha) for alpha, _ in runs}, key=float),
+        "seed": sorted({value_label(seed) for _, seed in runs}, key=float),
+    }
+    for (alpha, seed), correct in runs.items():
+        name = f"alpha={value_label(alpha)},seed={seed}"
+        run = folder / name
+        run.mkdir(parents=True)
+        records = [dict(record, id=i) for i, record in enumerate(ner_records(correct))]
+        f1 = float(f1_from_counts(count_matrix(records).sum(0)))
+        (run / RUN_FILE).write_text(json.dumps({"name": name, "values": {"alpha": alpha, "seed": seed}, "axes": axes}))
+        (run / RESULTS_FILE).write_text(json.dumps({"eval_f1": f1, "test_f1": f1}))
+        (run / PREDICTIONS_FILE).write_text("".join(json.dumps(record) + "\n" for record in records))
+    return folder
+
+
+def comparison_rows(folder: Path, samples: int = 1000) -> dict[str, Row]:
+    runs, axes, _ = load_runs(folder)
+    [table], _ = build_tables(runs, axes, parse_reference("alpha=0.2", axes), samples=samples)
+    return {row.label: row for row in table.rows}
+
+
+def test_a_large_seed_spread_with_a_small_mean_gain_is_within_noise(tmp_path):
+    # Reference: 55-60 F1 on every seed. Setting: 35, 85 and 60 F1 (25 points of spread over
+    # seeds) for a mean only 2.3 points higher.
+    reference = {(0.2, seed): hits(rate, seed) for seed, rate in zip((1, 2, 3), (0.55, 0.60, 0.58))}
+    spread = {(0, seed): hits(rate, seed) for seed, rate in zip((1, 2, 3), (0.35, 0.85, 0.60))}
+    rows = comparison_rows(write_runs(tmp_path, {**reference, **spread}))
+    row, result = rows["0"], rows["0"].comparison
+
+    # Resampling the test sentences with the seeds held fixed (the report's former method)
+    # calls this gain significant: it sees only the test set's noise.
+    ours, theirs = ([run.counts for run in rows[label].runs] for label in ("0", "0.2"))
+    n = len(ours[0])
+    weights = np.random.default_rng(0).multinomial(n, np.full(n, 1 / n), size=1000)
+    fixed_seeds = np.mean([f1_from_counts(weights @ a) - f1_from_counts(weights @ b) for a, b in zip(ours, theirs)], 0)
+    assert np.quantile(fixed_seeds, 0.025) > 0
+    assert 100 * row.stats["test_f1"][1] == pytest.approx(25.0)
+    assert result.difference == pytest.approx((0.35 + 0.85 + 0.60 - 0.55 - 0.60 - 0.58) / 3)
+    assert result.seeds_paired and result.system_seeds == result.reference_seeds == 3
+    assert result.low < 0 < result.high and result.high - result.low > 0.2
+    assert result.verdict == "within noise" and not result.significant
+
+
+def test_a_consistent_gain_across_seeds_is_significant(tmp_path):
+    # Every seed gains 10 points (the same sentences right, and 40 more), while the seeds
+    # themselves spread over 12 points: paired by seed, the gain stands out.
+    rates = {1: 0.50, 2: 0.62, 3: 0.56}
+    reference = {(0.2, seed): hits(rate, seed) for seed, rate in rates.items()}
+    better = {(0, seed): hits(rate + 0.10, seed) for seed, rate in rates.items()}
+    result = comparison_rows(write_runs(tmp_path / "paired", {**reference, **better}))["0"].comparison
+    assert result.difference == pytest.approx(0.10) and result.seeds_paired
+    assert 0 < result.low < result.difference < result.high and result.verdict == "significant"
+
+    # The same kind of gain with other seeds for the setting: seeds drawn separately, still clear.
+    others = {(0, seed + 3): hits(rate + 0.20, seed + 3) for seed, rate in rates.items()}
+    rows = comparison_rows(write_runs(tmp_path / "unpaired", {**reference, **others}))
+    result = rows["0"].comparison
+    assert not result.seeds_paired and result.verdict == "significant" and result.low > 0
+    [sentence] = verdict_sentences(AxisTable("alpha", {}, list(rows.values())))
+    assert "significant." in sentence and "different seeds" in sentence
+
+
+def test_one_seed_gives_the_weaker_verdict_and_says_why(tmp_path):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    import report_mie
+
+    folder = write_runs(
+        tmp_path / "runs",
+        {(0.2, 1): hits(0.50, 1), (0, 1): hits(0.80, 1), (0.1, 1): hits(0.505, 7)},  # +30 and +0.5 points
+    )
+    rows = comparison_rows(folder)
+    gain, tiny = rows["0"].comparison, rows["0.1"].comparison
+    assert gain.low > 0 and gain.excludes_zero  # far beyond the test set's noise...
+    assert not gain.significant and gain.verdict == ONE_SEED_VERDICT  # ...but the seeds' noise is unknown
+    assert tiny.verdict == "within noise" and not tiny.seed_noise_measured
+
+    text = report_mie.main([str(folder), "--reference", "alpha=0.2", "--out", str(tmp_path / "report")]).read_text()
+    assert "two-level bootstrap" in text and "with replacement" in text
+    assert f"| {ONE_SEED_VERDICT} |" in text and "significant |" not in text
+    reason = "Only the test set's noise is measured: this setting and the reference have a single seed"
+    assert "- alpha=0: test F1 30.00 points higher than the reference" in text
+    assert text.count(reason) == 2  # once for each compared setting
+
+
+@pytest.mark.parametrize("labels", [["0", "0.2", "0.4"], ["blip2", "llava", "none"]], ids=["curve", "bars"])
+def test_error_bars_stay_within_what_f1_can_be(labels):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    from experiments.plots import bounded_errors, draw_axis_figure
+
+    # Means near both ends with spreads that would cross them: 95 ± 25, 5 ± 20, 50 ± 10.
+    stats = [(0.95, 0.25), (0.05, 0.20), (0.50, 0.10)]
+    runs = [Run("run", {}, {}), Run("run", {}, {})]
+    table = AxisTable("alpha", {}, [Row(label, runs, {"eval_f1": s, "test_f1": s}) for label, s in zip(labels, stats)])
+    table.rows[2].is_reference = True
+    figure = draw_axis_figure(table)
+    ends = []
+    for container in figure.axes[0].containers:
+        errorbars = getattr(container, "errorbar", container)  # bars carry theirs, curves are theirs
+        if errorbars is None or not hasattr(errorbars, "lines"):
+            continue
+        _, caps, columns = errorbars.lines
+        ends += [y for column in columns for segment in column.get_segments() for y in np.asarray(segment)[:, 1]]
+        ends += [y for cap in caps for y in cap.get_ydata()]
+    assert len(ends) >= 2 * 2 * len(labels)  # test and dev, both ends of every bar
+    assert min(ends) >= 0 and max(ends) <= 100
+    assert max(ends) == pytest.approx(100) and min(ends) == pytest.approx(0)  # cut, not left out
+    assert bounded_errors(np.array([95.0, 5.0, 50.0]), np.array([25.0, 20.0, 10.0])).tolist() == [
+        [25.0, 5.0, 10.0], [5.0, 20.0, 10.0]
+    ]  # fmt: skip
 
 
 # -- a 2x2 grid on a local Ray, the report and the heatmap ---------------------------------------
@@ -229,7 +377,7 @@ def test_report_tables_bootstrap_and_plot(grid_runs, tmp_path):
 
     runs, axes, unfinished = load_runs(out)
     assert axes == {"alpha": ["0", "0.2"], "seed": ["1", "2"]} and not unfinished
-    [table], metrics = build_tables(runs, axes, parse_reference("alpha=0.20", axes), samples=200)
+    [table], _ = build_tables(runs, axes, parse_reference("alpha=0.20", axes), samples=200)
     other, reference = table.rows
     assert reference.is_reference and reference.label == "0.2" and other.label == "0"
     result = other.comparison
