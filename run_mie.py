@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -28,11 +29,12 @@ import transformers
 from transformers import AutoConfig, AutoProcessor, EarlyStoppingCallback, HfArgumentParser, TrainingArguments, set_seed
 from transformers.integrations import is_tensorboard_available
 
-from modeling_shapca import MODEL_FOR_TASK
+from modeling_shapca import MODEL_FOR_TASK, ShapCAConfig
 from processing import ShapCADataCollator
 from processing.corpora import corpus_task, load_corpus
 from trainer_mie import MIETrainer
 from utils_mie import (
+    OutputDirLock,
     build_model,
     build_processor,
     compute_metrics,
@@ -42,8 +44,10 @@ from utils_mie import (
     parse_label_map,
     prediction_records,
     prepare_split,
+    read_results,
     summarise_seeds,
     write_jsonl,
+    write_text_atomic,
 )
 
 logger = logging.getLogger("run_mie")
@@ -91,10 +95,7 @@ class ModelArguments:
     wordpair_contrastive: bool = True
 
     def config_switches(self) -> dict:
-        names = (
-            "use_image fusion_use_context fusion_num_heads head_hidden_size feature_embedding_size sentence_pooling "
-            "alignment_loss alignment_players alignment_global_batch tau alpha beta wordpair_lambda wordpair_contrastive"
-        ).split()
+        names = ["use_image", "fusion_use_context", "fusion_num_heads", "head_hidden_size", "feature_embedding_size", "sentence_pooling", "alignment_loss", "alignment_players", "alignment_global_batch", "tau", "alpha", "beta", "wordpair_lambda", "wordpair_contrastive"]
         return {name: getattr(self, name) for name in names}
 
 
@@ -161,6 +162,12 @@ class MIETrainingArguments(TrainingArguments):
         default=None, metadata={"help": "Comma-separated seeds: one run each, then mean and std."}
     )
     report_to: None | str | list[str] = None
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train again over a finished run: --resume_from_checkpoint true otherwise leaves it as it is."
+        },
+    )
 
     def __post_init__(self):
         if self.report_to is None:
@@ -193,14 +200,22 @@ def parse_arguments(argv: list[str] | None = None):
             argv = config_to_flags(json.load(handle)) + argv[1:]
     # No abbreviations: a misspelt flag (--num_train_epoch) is an error, not another option.
     parser = HfArgumentParser((ModelArguments, DataArguments, MIETrainingArguments), allow_abbrev=False)
-    return parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    # The config class's own check, before any data is read (the model is built much later).
+    ShapCAConfig.check_numbers(model_args.config_switches())
+    return model_args, data_args, training_args
+
+
+def resume_requested(training_args) -> bool:
+    value = training_args.resume_from_checkpoint
+    return value is not None and str(value).lower() not in ("false", "no", "")
 
 
 def resume_checkpoint(training_args) -> str | None:
     """``--resume_from_checkpoint``: a path as given, or ``true``: the last complete checkpoint of
     ``output_dir`` (one a kill interrupted while saving has no ``trainer_state.json``: skipped)."""
     value = training_args.resume_from_checkpoint
-    if value is None or str(value).lower() in ("false", "no", ""):
+    if not resume_requested(training_args):
         return None
     if str(value).lower() not in ("true", "yes", "last"):
         return value
@@ -274,8 +289,21 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
 
 def train_and_evaluate(model_args, data_args, training_args) -> dict:
     """One run: build, train with early stopping on dev F1, score dev and test, write everything."""
-    set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
+    finished = read_results(output_dir / "all_results.json")
+    if (
+        training_args.do_train
+        and resume_requested(training_args)
+        and finished
+        and not training_args.overwrite_output_dir
+    ):
+        logger.warning(
+            "%s holds a finished run (all_results.json): nothing to resume, nothing changed. "
+            "Pass --overwrite_output_dir true to train it again.",
+            output_dir,
+        )
+        return finished
+    set_seed(training_args.seed)
     task = corpus_task(data_args.corpus, data_args.demo_flavour)
     demo = dict(
         flavour=data_args.demo_flavour,
@@ -354,9 +382,9 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
                 structures = decoded_structures(output.predictions, model.config.id2label, task)
                 records = prediction_records(prepared[split], structures, task, model.config.id2label)
                 write_jsonl(output_dir / f"predictions_{split}.jsonl", records)
+    trainer.create_model_card(results=results)
     # Written last: a run with an all_results.json is complete (the grid runner relies on it).
     trainer.save_metrics("all", results, combined=False)
-    trainer.create_model_card()
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return results
@@ -369,6 +397,13 @@ def main(argv: list[str] | None = None) -> dict:
         level=logging.INFO if training_args.should_log else logging.WARNING,
     )
     transformers.utils.logging.set_verbosity(logging.INFO if training_args.should_log else logging.WARNING)
+    # One run per folder at a time (the other processes of a multi-process run share the main one's).
+    with OutputDirLock(training_args.output_dir) if training_args.process_index == 0 else nullcontext():
+        return run(model_args, data_args, training_args)
+
+
+def run(model_args, data_args, training_args) -> dict:
+    """Predict, or train and evaluate once or once per seed (``--seeds``)."""
     if data_args.predict_file:
         return {"predictions": str(predict_new_examples(model_args, data_args, training_args))}
     if not training_args.seeds:
@@ -379,8 +414,7 @@ def main(argv: list[str] | None = None) -> dict:
         runs[seed] = train_and_evaluate(model_args, data_args, seed_args)
     summary = summarise_seeds(runs)
     if training_args.process_index == 0:
-        path = Path(training_args.output_dir) / "all_results.json"
-        path.write_text(json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(Path(training_args.output_dir) / "all_results.json", json.dumps(summary, indent=2) + "\n")
         for key in ("eval_f1", "test_f1"):
             if f"{key}_mean" in summary:
                 logger.info("%s: %.4f +- %.4f over seeds %s", key, summary[f"{key}_mean"], summary[f"{key}_std"],

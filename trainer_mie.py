@@ -13,6 +13,9 @@ from transformers import Trainer
 from model_cards import build_model_card
 from processing.decoding import IGNORE, predictions_from_logits
 from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
+from utils_mie import read_results, write_text_atomic
+
+LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
 
 
 def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
@@ -28,7 +31,8 @@ class MIETrainer(Trainer):
 
     - The optimizer (``--optim``, fused AdamW by default) has one learning rate for the two
       encoders (``encoder_learning_rate``) and one for the rest (``learning_rate``).
-    - The parts of the loss (``loss_main``, ``loss_semantic``, ``loss_modality``) are logged.
+    - The parts of the loss (``loss_main``, ``loss_semantic``, ``loss_modality``) are logged; a loss
+      that is not finite stops training with the step and the parts.
     - Evaluation gathers decoded predictions (`processing.decoding.predictions_from_logits`), never
       raw emissions: Viterbi tags or argmax grids with their probabilities (padded to
       ``max_words`` so that batches concatenate), or the relation mass of the given pair; the gold
@@ -36,7 +40,7 @@ class MIETrainer(Trainer):
       turns both into scores.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
       the model card (`model_cards.build_model_card`) is written from the run's arguments and
-      ``all_results.json``.
+      results. Results files are written whole (temporary file, then rename).
 
     Args:
         run_arguments: ``(model_args, data_args, task)`` of `run_mie.py`, for the model card.
@@ -84,10 +88,21 @@ class MIETrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**self._model_inputs(inputs))
-        for part in ("loss_main", "loss_semantic", "loss_modality"):
-            value = getattr(outputs, part, None)
-            if value is not None and model.training:
-                self._loss_parts.setdefault(part, []).append(float(value.detach()))
+        if model.training:
+            parts = {
+                part: float(getattr(outputs, part).detach())
+                for part in LOSS_PARTS
+                if getattr(outputs, part, None) is not None
+            }
+            if not torch.isfinite(outputs.loss.detach()):
+                terms = ", ".join(f"{part} {value}" for part, value in parts.items())
+                raise FloatingPointError(
+                    f"The training loss is {float(outputs.loss.detach())} at step {self.state.global_step + 1} "
+                    f"({terms}; loss = loss_main + alpha * loss_semantic + beta * loss_modality). Lower the "
+                    "learning rates, check tau, or resume from the last checkpoint with --resume_from_checkpoint true."
+                )
+            for part, value in parts.items():
+                self._loss_parts.setdefault(part, []).append(value)
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def log(self, logs, start_time=None):
@@ -120,12 +135,27 @@ class MIETrainer(Trainer):
         if self.args.should_save:  # every rank enters `_save`; one writes
             save_pipeline_code(output_dir or self.args.output_dir)
 
-    def create_model_card(self, *args, **kwargs):
+    def save_metrics(self, split, metrics, combined=True):
+        """`Trainer.save_metrics`, with every file written whole (see `write_text_atomic`): a reader
+        never finds half a results file, even when the run is killed while writing it."""
+        if not self.is_world_process_zero():
+            return
+        output_dir = Path(self.args.output_dir)
+        write_text_atomic(output_dir / f"{split}_results.json", json.dumps(metrics, indent=4, sort_keys=True))
+        if combined:
+            results = read_results(output_dir / "all_results.json") or {}
+            write_text_atomic(
+                output_dir / "all_results.json", json.dumps({**results, **metrics}, indent=4, sort_keys=True)
+            )
+
+    def create_model_card(self, *args, results: dict | None = None, **kwargs):
+        """The card of the run (`model_cards.build_model_card`) from ``results``, else from
+        ``all_results.json`` (the Trainer calls this itself when pushing to the Hub)."""
         if not self.is_world_process_zero() or self.run_arguments is None:
             return
         output_dir = Path(self.args.output_dir)
-        results_path = output_dir / "all_results.json"
-        results = json.loads(results_path.read_text()) if results_path.exists() else {}
+        if results is None:
+            results = read_results(output_dir / "all_results.json") or {}
         model_args, data_args, task = self.run_arguments
         card = build_model_card(model_args, data_args, self.args, task, results)
         card.save(output_dir / "README.md")

@@ -200,7 +200,12 @@ def axis_labels(grid: dict) -> dict[str, list[str]]:
 
 
 def is_finished(folder: Path) -> bool:
-    return (folder / RESULTS_FILE).is_file()
+    """A run is finished when its results file, written last, holds a whole JSON object (a file a
+    killed run left half-written means the run must be done again)."""
+    try:
+        return isinstance(json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def run_config(run: GridRun, folder: Path) -> dict:

@@ -65,13 +65,24 @@ class AxisTable:
         return all(is_number(row.label) for row in self.rows)
 
 
+def read_json(path: Path, text: str | None = None):
+    """The JSON in ``path`` (or its line ``text``), or an error that names the file: a run killed
+    while writing, or a file edited by hand, must not end the report with a bare JSONDecodeError."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8") if text is None else text)
+    except ValueError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}). Delete the run's folder and run the grid again to redo it."
+        ) from None
+
+
 def load_runs(folder: str | Path) -> tuple[list[Run], dict[str, list[str]], list[str]]:
     """The finished runs of a grid folder, the grid's axes (value labels in grid order) and the
     names of the unfinished runs."""
     folder = Path(folder)
     runs, unfinished, axes = [], [], None
     for run_file in sorted(folder.glob(f"*/{RUN_FILE}")):
-        record = json.loads(run_file.read_text(encoding="utf-8"))
+        record = read_json(run_file)
         if axes is None:
             axes = record["axes"]
         elif list(record["axes"]) != list(axes):
@@ -81,10 +92,12 @@ def load_runs(folder: str | Path) -> tuple[list[Run], dict[str, list[str]], list
             unfinished.append(record["name"])
             continue
         labels = {axis: value_label(value) for axis, value in record["values"].items()}
-        run = Run(record["name"], labels, json.loads(results_path.read_text(encoding="utf-8")))
+        run = Run(record["name"], labels, read_json(results_path))
         predictions = run_file.parent / PREDICTIONS_FILE
         if predictions.is_file():
-            records = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line]
+            records = [
+                read_json(predictions, line) for line in predictions.read_text(encoding="utf-8").splitlines() if line
+            ]
             run.sentence_ids = [record.get("id") for record in records]
             run.counts = count_matrix(records)
         runs.append(run)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+
 
 @strict
 class ShapCAConfig(PreTrainedConfig):
@@ -113,6 +115,34 @@ class ShapCAConfig(PreTrainedConfig):
         if self.id2label is not None and not self.label2id:
             self.label2id = {label: index for index, label in self.id2label.items()}
 
+    # The float settings, with the bounds each must lie in (inclusive lower, exclusive upper).
+    NUMBER_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "tau": (0.0, math.inf),
+        "alpha": (0.0, math.inf),
+        "beta": (0.0, math.inf),
+        "wordpair_lambda": (0.0, math.inf),
+        "fusion_dropout": (0.0, 1.0),
+        "head_dropout": (0.0, 1.0),
+    }
+
+    @classmethod
+    def check_numbers(cls, settings: dict) -> None:
+        """Reject a float setting of ``settings`` that is not a finite number within its bounds
+        (``NUMBER_BOUNDS``), naming it: a NaN alpha would otherwise train to the end on a NaN loss."""
+        for name, (low, high) in cls.NUMBER_BOUNDS.items():
+            if name not in settings:
+                continue
+            value = settings[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+            if not math.isfinite(value) or not low <= value < high:
+                raise ValueError(f"{name} must be a finite number in [{low}, {high}), got {value!r}.")
+        if settings.get("tau", 1.0) == 0:
+            raise ValueError("tau must be positive (it divides the similarities), got 0.")
+
+    def validate_numbers(self):
+        self.check_numbers({name: getattr(self, name) for name in self.NUMBER_BOUNDS})
+
     def validate_shapca(self):
         """Reject settings that cannot build a model, with the fix in the message."""
         choices = {
@@ -128,10 +158,6 @@ class ShapCAConfig(PreTrainedConfig):
                 f"fusion_hidden_size ({self.fusion_hidden_size}) must be divisible by fusion_num_heads "
                 f"({self.fusion_num_heads}); change one of them."
             )
-        if self.tau <= 0:
-            raise ValueError(f"tau must be positive, got {self.tau}.")
-        if min(self.alpha, self.beta) < 0:
-            raise ValueError(f"alpha and beta must be >= 0, got alpha={self.alpha}, beta={self.beta}.")
 
 
 @strict

@@ -424,3 +424,16 @@ def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path, monkeypatch):
     shapley_heatmap.main(["--model_name_or_path", str(checkpoint), "--num_examples", "3", "--start", "2",
                           "--labels", "index", "--out", str(tmp_path / "index")])  # fmt: skip
     assert drawn and all(rows == columns == ["test #2", "test #3", "test #4"] for rows, columns in drawn)
+
+
+def test_report_names_a_results_file_it_cannot_read(tmp_path):
+    from experiments.report import load_runs
+
+    folder = tmp_path / "grid" / "alpha=0"
+    folder.mkdir(parents=True)
+    (folder / "grid_run.json").write_text(
+        json.dumps({"name": "alpha=0", "axes": {"alpha": ["0"]}, "values": {"alpha": 0}})
+    )
+    (folder / "all_results.json").write_text('{"test_f1": 0.')
+    with pytest.raises(ValueError, match=r"alpha=0/all_results\.json is not valid JSON"):
+        load_runs(tmp_path / "grid")

@@ -161,6 +161,7 @@ def test_two_process_launch_with_global_alignment_batch(tmp_path):
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     """SIGKILL after the first checkpoint, then --resume_from_checkpoint true: the same test F1 and
     predictions as a run that was never stopped; a checkpoint torn by the kill is skipped."""
+
     def arguments(out):
         return [str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
                 *SMALL, "--num_train_epochs", "4", "--save_total_limit", "10", "--disable_tqdm", "true"]  # fmt: skip
@@ -235,3 +236,102 @@ def test_cross_corpus_evaluation_with_a_label_map(tmp_path):
     assert 0.0 <= results["test_f1"] <= 1.0 and "train_runtime" not in results
     record = json.loads((tmp_path / "mapped" / "predictions_test.jsonl").read_text().splitlines()[0])
     assert record["gold"] == [{"start": 0, "end": 2, "type": "ORG"}]  # "Super Bowl", MISC read as ORG
+
+
+# -- results on disk are whole and belong to one run ----------------------------------------------
+
+
+def test_a_results_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    from experiments.grid import is_finished
+    from utils_mie import read_results, write_text_atomic
+
+    path = tmp_path / "all_results.json"
+    write_text_atomic(path, json.dumps({"test_f1": 0.5}))
+    monkeypatch.setattr(os, "replace", lambda *args: (_ for _ in ()).throw(OSError("killed while renaming")))
+    with pytest.raises(OSError):
+        write_text_atomic(path, json.dumps({"test_f1": 0.9}))
+    assert read_results(path) == {"test_f1": 0.5}  # the old file, whole
+    monkeypatch.undo()
+    path.write_text('{"test_f1": 0.')  # what a plain write leaves when killed
+    assert read_results(path) is None and not is_finished(tmp_path)
+    path.write_text('{"test_f1": 0.5}')
+    assert is_finished(tmp_path)
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, caplog):
+    out = tmp_path / "out"
+    out.mkdir()
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        (out / ".run_mie.lock").write_text(f"{owner.pid} {socket.gethostname()}\n")
+        with pytest.raises(
+            RuntimeError, match=rf"{out} is in use by another run_mie.py \(process and host: {owner.pid} "
+        ):
+            small_run("demo.json", tmp_path, "--max_steps", "1", "--do_eval", "false")
+    finally:
+        owner.kill()
+        owner.wait()
+    # The owner is gone: its lock is stale, taken over with a warning, and removed at the end.
+    with caplog.at_level("WARNING"):
+        small_run("demo.json", tmp_path, "--max_steps", "1", "--do_eval", "false")
+    assert "left by a run that is gone" in caplog.text and not (out / ".run_mie.lock").exists()
+
+
+def test_output_dir_that_is_a_file_is_refused_before_reading_data(tmp_path):
+    target = tmp_path / "out"
+    target.write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(target), "--corpus", "no_such_corpus"])
+
+
+def test_resuming_a_finished_run_changes_nothing_unless_asked(tmp_path, caplog):
+    out, results = small_run("demo.json", tmp_path, "--num_train_epochs", "1")
+    saved = (out / "all_results.json").read_text()
+    card_time, results_time = (out / "README.md").stat().st_mtime_ns, (out / "all_results.json").stat().st_mtime_ns
+    assert card_time <= results_time  # the results file is the last one written
+    with caplog.at_level("WARNING"):
+        _, again = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--resume_from_checkpoint", "true")
+    assert again == results and "finished run" in caplog.text and "--overwrite_output_dir" in caplog.text
+    assert (out / "all_results.json").read_text() == saved and (
+        out / "all_results.json"
+    ).stat().st_mtime_ns == results_time
+    _, retrained = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--resume_from_checkpoint", "true",
+                             "--overwrite_output_dir", "true")  # fmt: skip
+    assert (out / "all_results.json").stat().st_mtime_ns > results_time and "train_runtime" in retrained
+
+
+@pytest.mark.parametrize("flag", ["--alpha", "--beta", "--tau", "--wordpair_lambda"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_settings_are_refused(flag, value):
+    with pytest.raises(ValueError, match=rf"{flag[2:]} must be a finite number.*got {value}"):
+        run_mie.parse_arguments([str(ROOT / "configs" / "demo.json"), flag, value])
+
+
+def test_a_loaded_config_with_a_non_finite_setting_is_refused(tmp_path):
+    from modeling_shapca import ShapCAConfig
+
+    ShapCAConfig(fusion_num_heads=4, text_config={"hidden_size": 64}).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(config, head_dropout=float("nan"))))
+    with pytest.raises(Exception, match="head_dropout must be a finite number"):
+        ShapCAConfig.from_pretrained(tmp_path)
+
+
+def test_a_loss_that_turns_nan_stops_training_with_its_step(tmp_path, monkeypatch):
+    from modeling_shapca import ShapCAForTokenClassification
+
+    forward = ShapCAForTokenClassification.forward
+    calls = []
+
+    def nan_from_the_second_step(self, *args, **kwargs):
+        outputs = forward(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) >= 2 and outputs.loss is not None:
+            outputs.loss = outputs.loss * float("nan")
+        return outputs
+
+    monkeypatch.setattr(ShapCAForTokenClassification, "forward", nan_from_the_second_step)
+    with pytest.raises(FloatingPointError, match=r"training loss is nan at step 2 \(loss_main .*loss_semantic"):
+        small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--do_eval", "false")
