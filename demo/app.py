@@ -9,18 +9,27 @@ SHAPCA_MODEL, SHAPCA_CONTEXT_STORE and SHAPCA_CONTEXT_GENERATOR.
 Everything the page shows comes from the library's pipeline (`pipeline("multimodal-ner")`):
 the entities (and, for word-pair checkpoints, the relations), and where the context came from
 (`resolve_context`). The clickable examples are drawn from the generated demo corpus.
+
+The page opens only pictures that were uploaded to it (Gradio's upload folder) and its own
+example pictures, and only regular files; posts, contexts and uploads have size limits, every
+request a time limit, and requests wait in a queue of limited length (see `Limits` and the flags).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import gradio as gr
 import pandas as pd
 import torch
+from gradio.utils import get_upload_folder
 from PIL import Image
 from transformers import pipeline
 
@@ -39,24 +48,60 @@ NUMBER_OF_EXAMPLES = 6
 EXAMPLES_FOLDER = Path(tempfile.gettempdir()) / "shapca-demo-examples"
 
 
-def open_picture(upload: dict | None) -> tuple[Image.Image | None, str | None]:
-    """The picture of an upload and its file name (the key of a context store).
+UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}  # as Gradio counts max_file_size
 
-    The events below take their inputs unprocessed (``preprocess=False``): the picture comes as
-    Gradio's record of the upload, ``{"path": <its copy in Gradio's upload folder>, "orig_name":
-    <the file's name>, ...}``, and is opened here, so that a file that is not an image gets a
-    message saying so rather than Gradio's bare "Error".
+
+def file_size(text: str) -> int:
+    """A size given on the command line (``10mb``, ``512kb``, ``2000000``) -> bytes."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write it as 10mb, 512kb or a number of bytes")
+    return int(float(match.group(1)) * UNITS[match.group(2) or "b"])
+
+
+def readable_size(size: int) -> str:
+    """Bytes -> the largest unit that keeps the number at 1 or more (``10 MB``, ``2.5 KB``, ``1000 B``)."""
+    unit = next(unit for unit in ("gb", "mb", "kb", "b") if size >= UNITS[unit] or unit == "b")
+    return f"{size / UNITS[unit]:.1f}".removesuffix(".0") + f" {unit.upper()}"
+
+
+class Limits(NamedTuple):
+    """What one request may ask of the server. Each has a flag of the same name (see build_parser)."""
+
+    max_words: int = 1000  # words of the post
+    max_post_characters: int = 10_000  # characters of the post (a long run without spaces is one word)
+    max_context_characters: int = 2000  # characters of a context typed in the box
+    max_upload_size: int = 10 * UNITS["mb"]  # bytes of a picture, checked on upload and on opening
+    time_limit: float = 60.0  # seconds a request may take before it is answered with an error
+    concurrency: int = 2  # requests read at the same time
+    queue_size: int = 20  # requests that may wait for their turn; more are turned away
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def read_picture_file(path: str, name: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``.
+
+    Opened without blocking (a named pipe or a device would otherwise stall the worker until
+    someone writes to it), then refused unless it is a regular file.
     """
-    if upload is None:
-        return None, None
-    name = upload.get("orig_name") or Path(upload["path"]).name
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
-        return load_image(upload["path"]), name
-    except ImageReadError:  # not an image, truncated, a decompression bomb...
+        descriptor = os.open(path, flags)
+    except OSError:
+        raise gr.Error(f"The picture {name!r} could not be opened: upload it again.") from None
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise gr.Error(f"The picture {name!r} is not a file: upload a PNG, JPEG or WebP picture.")
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
         raise gr.Error(
-            f"The picture {name!r} could not be opened: it is not an image file or it is damaged. "
-            "Upload a PNG, JPEG or WebP picture, or remove the picture to read the post alone."
-        ) from None
+            f"The picture {name!r} is larger than the limit of {readable_size(max_bytes)} (--max_upload_size): "
+            f"it has {readable_size(max(len(data), status.st_size))}. Upload a smaller picture."
+        )
+    return data
 
 
 def demo_examples(task: str) -> list[list[str]]:
@@ -75,37 +120,131 @@ def demo_examples(task: str) -> list[list[str]]:
 
 
 class Extractor:
-    """The page's two actions on one pipeline: suggest a context for a picture, extract from a post."""
+    """The page's two actions on one pipeline: suggest a context for a picture, extract from a post.
 
-    def __init__(self, nlp):
+    Both take their inputs unprocessed (``preprocess=False``): the picture comes as Gradio's record
+    of the upload, ``{"path": <its copy in Gradio's upload folder>, "orig_name": <the file's name>,
+    ...}``, and is opened here, so that a file that is not an image gets a message saying so rather
+    than Gradio's bare "Error". Unprocessed also means unchecked: a client can send any path, with
+    or without Gradio's file marker. So a picture is opened only from ``picture_folders`` (by
+    default Gradio's upload folder, where uploads and the examples' cached copies are kept) or when
+    it is one of ``example_pictures``, wherever a link leads; everything else gets the same refusal,
+    which tells nothing of whether the file exists.
+
+    The work of a request runs on one of ``limits.concurrency`` threads and is waited for at most
+    ``limits.time_limit`` seconds; a request past it is answered with an error, while its thread
+    finishes on its own (a thread cannot be stopped) and takes the next request after that.
+    """
+
+    def __init__(self, nlp, limits: Limits = DEFAULT_LIMITS, picture_folders=None, example_pictures=()):
         self.nlp = nlp
+        self.limits = limits
+        folders = [get_upload_folder()] if picture_folders is None else picture_folders
+        self.picture_folders = [Path(os.path.realpath(folder)) for folder in folders]
+        self.example_pictures = {Path(os.path.realpath(picture)) for picture in example_pictures}
+        self.workers = concurrent.futures.ThreadPoolExecutor(limits.concurrency, thread_name_prefix="shapca-demo")
+
+    def may_open(self, path) -> bool:
+        """Whether ``path`` leads (links followed) into a picture folder or to an example picture."""
+        try:
+            real = Path(os.path.realpath(path))
+        except (TypeError, ValueError, OSError):  # not a path, a NUL byte, a loop of links...
+            return False
+        return real in self.example_pictures or any(real.is_relative_to(folder) for folder in self.picture_folders)
+
+    def open_picture(self, upload) -> tuple[Image.Image | None, str | None]:
+        """The picture of an upload and its file name (the key of a context store)."""
+        if upload is None:
+            return None, None
+        path = upload.get("path") if isinstance(upload, dict) else None
+        if not isinstance(path, str) or not self.may_open(path):
+            raise gr.Error(
+                "The picture was not uploaded to this page: only pictures uploaded here and the examples' "
+                "pictures are read. Upload the picture again."
+            )
+        name = upload.get("orig_name")
+        name = name if isinstance(name, str) and name else Path(path).name
+        data = read_picture_file(path, name, self.limits.max_upload_size)
+        try:
+            return load_image(data), name
+        except ImageReadError:  # not an image, truncated, a decompression bomb...
+            raise gr.Error(
+                f"The picture {name!r} could not be opened: it is not an image file or it is damaged. "
+                "Upload a PNG, JPEG or WebP picture, or remove the picture to read the post alone."
+            ) from None
+
+    def within_time_limit(self, work, *args):
+        """``work(*args)`` on a worker thread, given up after ``limits.time_limit`` seconds."""
+        future = self.workers.submit(work, *args)
+        try:
+            return future.result(timeout=self.limits.time_limit)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # dropped if it is still waiting for a thread
+            raise gr.Error(
+                f"The request took longer than the limit of {self.limits.time_limit:g} s (--time_limit) and was "
+                "given up: the server is busy or the input is too large. Try again with a shorter post or later."
+            ) from None
+
+    def check_text(self, text, context) -> tuple[str, str]:
+        """The post and the context box, refused when empty, not text or over their limits."""
+        if not isinstance(text, (str, type(None))) or not isinstance(context, (str, type(None))):
+            raise gr.Error("The post and the context must be text.")
+        if not text or not text.strip():
+            raise gr.Error("The post is empty: type or paste the text of a post, or click one of the examples.")
+        limits = self.limits
+        if len(text) > limits.max_post_characters:
+            raise gr.Error(
+                f"The post has {len(text)} characters, over the limit of {limits.max_post_characters} "
+                "(--max_post_characters). Shorten the post."
+            )
+        words = len(split_words(text)[0])
+        if words > limits.max_words:
+            raise gr.Error(
+                f"The post has {words} words, over the limit of {limits.max_words} (--max_words). Shorten the post."
+            )
+        return text, (context or "").strip()
 
     def suggest_context(self, upload, typed, suggestion):
         """The context of the store or the generator for an uploaded picture, to prefill the box;
         remembered with its source, so that the box left as it is still reads as that source.
         Without one, what the visitor typed stays and what was suggested for another picture goes."""
-        image, image_id = open_picture(upload)
+        return self.within_time_limit(self._suggest_context, upload, typed, suggestion)
+
+    def _suggest_context(self, upload, typed, suggestion):
+        image, image_id = self.open_picture(upload)
         context, source = self.nlp.resolve_context(None, image, image_id)
         if context is None:
             return ("" if suggestion is not None and typed == suggestion["context"] else typed), None
         return context, {"context": context, "source": source}
 
     def extract(self, text, upload, context, suggestion):
-        if not text or not text.strip():
-            raise gr.Error("The post is empty: type or paste the text of a post, or click one of the examples.")
-        image, image_id = open_picture(upload)
-        context = (context or "").strip()
+        text, context = self.check_text(text, context)
+        # The box left as the store or the generator filled it reads as that source; else as given.
+        suggested = bool(context) and suggestion is not None and context == suggestion["context"].strip()
+        if context and not suggested and len(context) > self.limits.max_context_characters:
+            raise gr.Error(
+                f"The context has {len(context)} characters, over the limit of {self.limits.max_context_characters} "
+                "(--max_context_characters). Shorten the context or leave it empty."
+            )
+        outputs, notice = self.within_time_limit(
+            self._extract, text, upload, context, suggestion if suggested else None
+        )
+        if notice:
+            gr.Warning(notice)  # here, on the request's thread, which Gradio knows
+        return outputs
+
+    def _extract(self, text, upload, context, suggestion):
+        image, image_id = self.open_picture(upload)
         if not context:
             context, source = self.nlp.resolve_context(None, image, image_id)
-        elif suggestion is not None and context == suggestion["context"].strip():
-            source = suggestion["source"]
         else:
-            source = "given"
+            source = "given" if suggestion is None else suggestion["source"]
 
         words, _ = split_words(text)
         windows = len(self.nlp.processor(words, context=context, return_overflowing_tokens=True)["word_offset"])
+        notice = None
         if windows > 1:
-            gr.Warning(
+            notice = (
                 f"The post is longer than the encoder's window ({self.nlp.processor.max_length} tokens, with the "
                 f"context): it was read in {windows} overlapping windows, each word where it has the most "
                 "context around it. Shorten the post or the context to read it at once."
@@ -116,17 +255,19 @@ class Extractor:
         entities, relations = (result["entities"], result["relations"]) if isinstance(result, dict) else (result, [])
         entity_rows = [[e["word"], e["entity_group"], round(e["score"], 3)] for e in entities]
         relation_rows = [[r["head"]["word"], r["relation"], r["tail"]["word"], round(r["score"], 3)] for r in relations]
-        return (
+        outputs = (
             {"text": text, "entities": entities},  # gr.HighlightedText reads entity_group, start and end
             pd.DataFrame(entity_rows, columns=ENTITY_COLUMNS),
             pd.DataFrame(relation_rows, columns=RELATION_COLUMNS),
             context or "",
             source,
         )
+        return outputs, notice
 
 
-def build_page(nlp, model_name: str, examples: list[list[str]]) -> gr.Blocks:
-    extractor = Extractor(nlp)
+def build_page(nlp, model_name: str, examples: list[list[str]], limits: Limits = DEFAULT_LIMITS) -> gr.Blocks:
+    """The page, with its queue set up; launch it with ``max_file_size=limits.max_upload_size``."""
+    extractor = Extractor(nlp, limits, example_pictures=[row[1] for row in examples if row[1]])
     word_pair = nlp.model.config.task == "word_pair"
     finds = "entities and the relations between them" if word_pair else "named entities"
     suggests = nlp.context_store is not None or nlp.context_generator is not None
@@ -136,6 +277,9 @@ def build_page(nlp, model_name: str, examples: list[list[str]]) -> gr.Blocks:
             f"Model: `{model_name}`. Type a post, add its picture and, if you like, a context: a sentence that "
             "describes the picture, as an image-to-text model would. Then press **Extract**."
             + (" Uploading a picture fills the context box from the configured context source." if suggests else "")
+            + f"\n\nUp to {limits.max_words} words ({limits.max_post_characters} characters) in a post, "
+            f"{limits.max_context_characters} characters in a context and {readable_size(limits.max_upload_size)} "
+            "in a picture."
         )
         suggestion = gr.State(None)
         with gr.Row():
@@ -169,15 +313,20 @@ def build_page(nlp, model_name: str, examples: list[list[str]]) -> gr.Blocks:
                 extractor.suggest_context,
                 inputs=[picture, context, suggestion],
                 outputs=[context, suggestion],
-                preprocess=False,
+                preprocess=False,  # see Extractor
+                concurrency_limit=limits.concurrency,
+                concurrency_id="model",
             )
         extract.click(
             extractor.extract,
             inputs=[post, picture, context, suggestion],
             outputs=[highlighted, entity_table, relation_table, context_used, context_source],
             api_name="extract",
-            preprocess=False,  # see open_picture
+            preprocess=False,  # see Extractor
+            concurrency_limit=limits.concurrency,
+            concurrency_id="model",  # the two events share the model's workers
         )
+    page.queue(max_size=limits.queue_size, default_concurrency_limit=limits.concurrency)
     return page
 
 
@@ -201,7 +350,53 @@ def build_parser() -> argparse.ArgumentParser:
     # A Space sets GRADIO_SERVER_NAME=0.0.0.0; run by hand, the page is only served to this machine.
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    limits = parser.add_argument_group("limits on what one request may ask")
+    default = DEFAULT_LIMITS
+    limits.add_argument(
+        "--max_words", type=int, default=default.max_words, help="Words of a post (default: %(default)s)."
+    )
+    limits.add_argument(
+        "--max_post_characters",
+        type=int,
+        default=default.max_post_characters,
+        help="Characters of a post (default: %(default)s).",
+    )
+    limits.add_argument(
+        "--max_context_characters",
+        type=int,
+        default=default.max_context_characters,
+        help="Characters of a context typed in the box (default: %(default)s).",
+    )
+    limits.add_argument(
+        "--max_upload_size",
+        type=file_size,
+        default="10mb",
+        help="Size of an uploaded picture: 10mb, 512kb or bytes (default: %(default)s).",
+    )
+    limits.add_argument(
+        "--time_limit",
+        type=float,
+        default=default.time_limit,
+        help="Seconds a request may take before it is answered with an error (default: %(default)s).",
+    )
+    limits.add_argument(
+        "--concurrency",
+        type=int,
+        default=default.concurrency,
+        help="Requests read at the same time (default: %(default)s).",
+    )
+    limits.add_argument(
+        "--queue_size",
+        type=int,
+        default=default.queue_size,
+        help="Requests that may wait for their turn; more are turned away (default: %(default)s).",
+    )
     return parser
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    """The limits given on the command line (the flags are named as the fields)."""
+    return Limits(**{name: getattr(args, name) for name in Limits._fields})
 
 
 def main(argv=None) -> None:
@@ -209,6 +404,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not args.model:
         parser.error("give the checkpoint: --model runs/demo (or set the SHAPCA_MODEL variable)")
+    limits = limits_of(args)
+    for name, value in limits._asdict().items():
+        if value <= 0:
+            parser.error(f"--{name} must be above 0, not {value:g}")
     nlp = pipeline(
         "multimodal-ner",
         model=args.model,
@@ -216,8 +415,8 @@ def main(argv=None) -> None:
         context_generator=args.context_generator,
         device=0 if torch.cuda.is_available() else -1,
     )
-    page = build_page(nlp, args.model, demo_examples(nlp.model.config.task))
-    page.launch(server_name=args.host, server_port=args.port)
+    page = build_page(nlp, args.model, demo_examples(nlp.model.config.task), limits)
+    page.launch(server_name=args.host, server_port=args.port, max_file_size=limits.max_upload_size)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pytest
 if not os.environ.get("CI"):  # CI installs the demo extra: a missing Gradio must fail there
     pytest.importorskip("gradio", reason='the demo app needs Gradio: pip install -e ".[demo]"')
 
+import numpy as np
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
@@ -40,6 +43,9 @@ TINY = ["--demo_train_size", "240", "--demo_validation_size", "16", "--demo_test
         "--max_length", "32", "--per_device_train_batch_size", "16", "--learning_rate", "2e-2",
         "--encoder_learning_rate", "2e-2", "--report_to", "none", "--do_eval", "false", "--save_strategy", "no",
         "--eval_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true"]  # fmt: skip
+# The server's limits, low enough that the tests stay quick (the defaults are tested on the parser).
+LIMITS = {"max_words": 50, "max_post_characters": 1000, "max_context_characters": 300, "max_upload_size": "1mb"}
+REFUSED = "The picture was not uploaded to this page"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,7 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A red disc (the demo corpus's picture of a person), a context store that knows it by its
-    file name, and a file that is not an image."""
+    file name, a file that is not an image, a named pipe and a picture over the server's upload limit."""
     folder = tmp_path_factory.mktemp("demo-files")
     disc = Image.new("RGB", (64, 64), (200, 200, 200))
     ImageDraw.Draw(disc).ellipse((20, 20, 44, 44), fill=(220, 50, 60))
@@ -69,6 +75,9 @@ def files(tmp_path_factory):
     record = {"image_id": "disc.png", "context": STORED_CONTEXT, "generator": "test", "source": "hand"}
     (folder / "contexts.jsonl").write_text(json.dumps(record) + "\n")
     (folder / "notes.png").write_text("not a picture")
+    os.mkfifo(folder / "pipe.png")
+    noise = np.random.default_rng(0).integers(0, 256, (800, 800, 3), dtype=np.uint8)  # about 1.9 MB as a PNG
+    Image.fromarray(noise).save(folder / "big.png")
     return folder
 
 
@@ -83,10 +92,12 @@ def server(checkpoint, files):
     """The app, started as the README says, on 127.0.0.1 and a free port; stopped at the end."""
     url = f"http://127.0.0.1:{free_port()}/"
     log = files / "server.log"
+    # Gradio's upload folder is a folder of its own, apart from the test files.
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               GRADIO_ANALYTICS_ENABLED="False")  # fmt: skip
+               GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(files / "uploads"))  # fmt: skip
     command = [sys.executable, str(APP), "--model", str(checkpoint), "--context_store", str(files / "contexts.jsonl"),
                "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1].strip("/")]  # fmt: skip
+    command += [argument for name, value in LIMITS.items() for argument in (f"--{name}", str(value))]
     with open(log, "w") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
@@ -142,6 +153,58 @@ def messages(page) -> list[str]:
     from selenium.webdriver.common.by import By
 
     return [toast.text for toast in page.find_elements(By.CSS_SELECTOR, "[data-testid=toast-text]")]
+
+
+def within(seconds: float, function, *args):
+    """``function(*args)`` on a thread of its own; the test fails if it has not ended within
+    ``seconds`` (the thread is left behind: a hung server cannot hang the suite)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except Exception as error:  # noqa: BLE001  (raised again on the test's thread)
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"no answer within {seconds} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def call(server: str, endpoint: str, data: list) -> tuple[str, object]:
+    """A request to /gradio_api/call/<endpoint> sent as any HTTP client can send it, without
+    gradio_client: ``("complete", the outputs)`` or ``("error", the message shown)``."""
+    request = urllib.request.Request(
+        f"{server}gradio_api/call/{endpoint}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.load(response)["event_id"]
+    with urllib.request.urlopen(f"{server}gradio_api/call/{endpoint}/{event_id}") as response:
+        stream = response.read().decode()
+    event = None
+    for line in stream.splitlines():
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: ") and event in ("complete", "error"):
+            data = json.loads(line.removeprefix("data: "))
+            return event, (data.get("error") if event == "error" and isinstance(data, dict) else data)
+    raise AssertionError(f"no outcome in the answer: {stream!r}")
+
+
+def release(pipe: Path) -> None:
+    """Opens the named pipe for writing and closes it: a reader stuck on it (as the app was before
+    it refused pipes) gets the end of the file, so the server can stop."""
+    try:
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # nobody is reading it
+        pass
 
 
 def test_page_in_a_browser(server, files, nlp):
@@ -213,7 +276,7 @@ def test_api_gives_the_pipeline_entities(server, files, nlp):
 
 
 def test_context_box_follows_the_uploaded_picture(app, nlp, files):
-    extractor = app.Extractor(nlp)
+    extractor = app.Extractor(nlp, picture_folders=[files])  # the test's files stand for uploads
     stored = {"path": str(files / "disc.png"), "orig_name": "disc.png"}  # Gradio's record of an upload
     unknown = {"path": str(files / "disc.png"), "orig_name": "photo.png"}
     context, suggestion = extractor.suggest_context(stored, "", None)
@@ -227,6 +290,168 @@ def test_context_box_follows_the_uploaded_picture(app, nlp, files):
     assert (used, source) == ("a man on a stage", "given")
     *_, used, source = extractor.extract(POST, unknown, "", None)
     assert (used, source) == ("", "none")
+
+
+def test_api_opens_no_server_file_it_was_not_sent(server, files):
+    """The picture's record names a path, and a client can name any. A bare path (without Gradio's
+    file marker, which Gradio checks) outside Gradio's upload folder is refused, whether or not it
+    exists and whether or not it is a picture, and so is a link in the upload folder that leads out
+    of it; in both events that read a picture. A path with the marker outside the upload folder is
+    refused by Gradio itself (it was before the fix as well)."""
+    secret = files / "secret.png"
+    Image.new("RGB", (32, 32), (10, 120, 10)).save(secret)
+    (files / "uploads").mkdir(exist_ok=True)
+    link = files / "uploads" / "link.png"
+    link.unlink(missing_ok=True)
+    link.symlink_to(secret)
+    paths = [secret, files / "missing.png", files / "notes.png", files / "uploads" / ".." / "secret.png", link]
+    answers = [within(60, call, server, "extract", [POST, {"path": str(path)}, ""]) for path in paths]
+    answers.append(within(60, call, server, "suggest_context", [{"path": str(secret)}, ""]))
+    assert {event for event, _ in answers} == {"error"}, answers
+    messages = {message for _, message in answers}
+    assert len(messages) == 1 and messages.pop().startswith(REFUSED), "the same refusal, existing or not"
+
+    marked = {"path": str(secret), "orig_name": "secret.png", "meta": {"_type": "gradio.FileData"}}
+    event, _ = within(60, call, server, "extract", [POST, marked, ""])
+    assert event == "error"
+
+
+def test_api_refuses_a_named_pipe_at_once_and_serves_the_next_request(server, files):
+    pipe = files / "pipe.png"
+    try:
+        event, message = within(20, call, server, "extract", [POST, {"path": str(pipe)}, ""])
+        assert event == "error" and message.startswith(REFUSED)
+        event, outputs = within(60, call, server, "extract", [POST, None, "a portrait of a man"])
+        assert event == "complete" and outputs[3:] == ["a portrait of a man", "given"]
+    finally:
+        release(pipe)
+
+
+def test_picture_is_read_only_from_a_regular_file_within_the_size_limit(app, nlp, files):
+    """What the page opens, at the level of the Extractor: a pipe in a picture folder is refused at
+    once (opening it would wait for a writer), so is a file over the upload limit (one that came
+    into the upload folder some other way than an upload), and anything outside the picture folders."""
+    extractor = app.Extractor(nlp, app.Limits(max_upload_size=1024**2), picture_folders=[files])
+    try:
+        with pytest.raises(app.gr.Error, match="The picture 'pipe.png' is not a file"):
+            within(10, extractor.extract, POST, {"path": str(files / "pipe.png"), "orig_name": "pipe.png"}, "", None)
+    finally:
+        release(files / "pipe.png")
+    big = {"path": str(files / "big.png"), "orig_name": "big.png"}
+    with pytest.raises(
+        app.gr.Error, match=r"'big.png' is larger than the limit of 1 MB \(--max_upload_size\): it has 1\.\d MB"
+    ):
+        extractor.extract(POST, big, "", None)
+    *_, used, source = extractor.extract(POST, {"path": str(files / "disc.png"), "orig_name": "disc.png"}, "", None)
+    assert (used, source) == (STORED_CONTEXT, "store")
+
+    uploads_only = app.Extractor(nlp)  # by default, only Gradio's upload folder
+    with pytest.raises(app.gr.Error, match=REFUSED):
+        uploads_only.extract(POST, {"path": str(files / "disc.png")}, "", None)
+    examples = app.Extractor(nlp, example_pictures=[files / "disc.png"])  # and the examples' pictures
+    *_, source = examples.extract(POST, {"path": str(files / "disc.png")}, "", None)
+    assert source == "store"
+
+
+def test_api_refuses_posts_and_contexts_over_the_limits(server):
+    client = Client(server, verbose=False)
+    for post, context, message in (
+        (" ".join(["word"] * 51), "", r"The post has 51 words, over the limit of 50 \(--max_words\)"),
+        ("x" * 1001, "", r"The post has 1001 characters, over the limit of 1000 \(--max_post_characters\)"),
+        (POST, "a" * 301, r"The context has 301 characters, over the limit of 300 \(--max_context_characters\)"),
+    ):
+        with pytest.raises(AppError, match=message):
+            client.predict(post, None, context, api_name="/extract")
+    *_, used, source = client.predict(" ".join(["word"] * 50), None, "a" * 300, api_name="/extract")  # at the limits
+    assert (used, source) == ("a" * 300, "given")
+
+
+def test_api_refuses_an_upload_over_the_size_limit(server, files):
+    import httpx
+
+    assert (files / "big.png").stat().st_size > 1024**2
+    with open(files / "big.png", "rb") as picture:
+        answer = httpx.post(
+            f"{server}gradio_api/upload", files={"files": ("big.png", picture, "image/png")}, timeout=60
+        )
+    assert answer.status_code == 413 and "maximum allowed size of 1048576 bytes" in answer.text
+    # gradio_client checks the server's limit before it sends the file (older clients let the server refuse it).
+    with pytest.raises(Exception, match=r"maximum (allowed |file )?size of 1048576 bytes"):
+        Client(server, verbose=False).predict(POST, handle_file(str(files / "big.png")), "", api_name="/extract")
+
+
+def test_a_request_past_the_time_limit_is_answered_with_an_error(app):
+    finish = threading.Event()
+
+    class SlowPipeline:
+        """A pipeline that takes 30 s (or until the test ends)."""
+
+        def resolve_context(self, context, image, image_id):
+            return None, "none"
+
+        @staticmethod
+        def processor(words, context=None, return_overflowing_tokens=False):
+            return {"word_offset": [0]}
+
+        def __call__(self, text, image=None, context=None):
+            finish.wait(30)
+            return []
+
+    extractor = app.Extractor(SlowPipeline(), app.Limits(time_limit=0.5))
+    try:
+        start = time.monotonic()
+        with pytest.raises(app.gr.Error, match=r"took longer than the limit of 0.5 s \(--time_limit\)"):
+            within(10, extractor.extract, POST, None, "", None)
+        assert time.monotonic() - start < 5
+    finally:
+        finish.set()
+
+
+def test_limits_are_flags_with_defaults_listed_in_the_readme(app, nlp):
+    parser = app.build_parser()
+    assert app.limits_of(parser.parse_args([])) == app.Limits()
+    given = parser.parse_args(
+        ["--max_words", "20", "--max_upload_size", "512kb", "--time_limit", "5", "--concurrency", "3"]
+    )
+    assert app.limits_of(given) == app.Limits(max_words=20, max_upload_size=512 * 1024, time_limit=5.0, concurrency=3)
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Trying it in a browser", 1)[1].split("\n### ", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| `--")}
+    for name in app.Limits._fields:
+        default = parser.get_default(name)
+        shown = default if isinstance(default, str) else f"{default:g}"
+        assert f"| {shown} |" in rows[f"`--{name}`"], f"--{name} and its default {shown} in the README's table"
+
+    page = app.build_page(nlp, "tiny", [], app.Limits(concurrency=3, queue_size=7))
+    extract = next(fn for fn in page.fns.values() if fn.api_name == "extract")
+    assert extract.concurrency_limit == 3 and page._queue.max_size == 7  # Gradio's own attributes
+
+
+def test_page_shows_the_limits_in_a_browser(server, files):
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium()
+    try:
+        wait = WebDriverWait(browser, 120, ignored_exceptions=(StaleElementReferenceException,))
+        browser.get(server)
+        post = wait.until(lambda page: page.find_element(By.CSS_SELECTOR, "#post textarea"))
+        post.send_keys(" ".join(["word"] * 51))
+        browser.find_element(By.ID, "extract").click()
+        shown = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
+        try:
+            shown.until(lambda page: any("51 words, over the limit of 50" in text for text in messages(page)))
+        except TimeoutException:
+            pytest.fail(f"no message for the long post; the page shows {messages(browser)}")
+        browser.find_element(By.CSS_SELECTOR, "#picture input[type=file]").send_keys(str(files / "big.png"))
+        try:
+            shown.until(lambda page: any("maximum allowed size" in text for text in messages(page)))
+        except TimeoutException:
+            pytest.fail(f"no message for the large picture; the page shows {messages(browser)}")
+    finally:
+        browser.quit()
 
 
 def test_long_post_is_read_in_windows_with_a_warning(app, nlp):
