@@ -95,7 +95,22 @@ class ModelArguments:
     wordpair_contrastive: bool = True
 
     def config_switches(self) -> dict:
-        names = ["use_image", "fusion_use_context", "fusion_num_heads", "head_hidden_size", "feature_embedding_size", "sentence_pooling", "alignment_loss", "alignment_players", "alignment_global_batch", "tau", "alpha", "beta", "wordpair_lambda", "wordpair_contrastive"]
+        names = [
+            "use_image",
+            "fusion_use_context",
+            "fusion_num_heads",
+            "head_hidden_size",
+            "feature_embedding_size",
+            "sentence_pooling",
+            "alignment_loss",
+            "alignment_players",
+            "alignment_global_batch",
+            "tau",
+            "alpha",
+            "beta",
+            "wordpair_lambda",
+            "wordpair_contrastive",
+        ]
         return {name: getattr(self, name) for name in names}
 
 
@@ -363,7 +378,10 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         if training_args.load_best_model_at_end
         else [],
         run_arguments=(model_args, data_args, task),
-        max_words=data_args.max_length,
+        # Predictions are padded to the longest example evaluated (long texts are read in windows).
+        max_words=max(
+            (len(words) for split in ("validation", "test") for words in prepared[split]["words"]), default=1
+        ),
     )
     results: dict = {}
     if training_args.do_train:

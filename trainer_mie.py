@@ -3,6 +3,7 @@ predictions for the metrics, and self-contained checkpoints."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer
 
 from model_cards import build_model_card
-from processing.decoding import IGNORE, predictions_from_logits
+from processing.decoding import IGNORE, join_windows, predictions_from_logits
 from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
 from utils_mie import read_results, write_text_atomic
 
 LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
+# Batch entries for decoding, not for the model: the given pair, and where each window belongs.
+NOT_MODEL_INPUTS = ("spans", "overflow_to_sample_mapping", "word_offset")
 
 
 def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
@@ -33,18 +36,22 @@ class MIETrainer(Trainer):
       encoders (``encoder_learning_rate``) and one for the rest (``learning_rate``).
     - The parts of the loss (``loss_main``, ``loss_semantic``, ``loss_modality``) are logged; a loss
       that is not finite stops training with the step and the parts.
+    - Evaluation reads every word: a text longer than ``max_length`` is read in overlapping
+      windows (the collator's ``return_overflowing_tokens``) whose predictions are joined back per
+      example (`processing.decoding.join_windows`), as the pipeline reads it.
     - Evaluation gathers decoded predictions (`processing.decoding.predictions_from_logits`), never
       raw emissions: Viterbi tags or argmax grids with their probabilities (padded to
       ``max_words`` so that batches concatenate), or the relation mass of the given pair; the gold
-      labels are the ``labels`` (NER) or the ``gold_*`` columns of the batch. `compute_metrics`
-      turns both into scores.
+      is the file's own, the ``gold_*`` columns of the batch. `compute_metrics` turns both into
+      scores.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
       the model card (`model_cards.build_model_card`) is written from the run's arguments and
       results. Results files are written whole (temporary file, then rename).
 
     Args:
         run_arguments: ``(model_args, data_args, task)`` of `run_mie.py`, for the model card.
-        max_words: the width the word axes of the predictions are padded to.
+        max_words: the width the word axes of the predictions are padded to: at least the words
+            of the longest example evaluated.
     """
 
     def __init__(self, *args, run_arguments=None, max_words: int = 128, **kwargs):
@@ -82,9 +89,23 @@ class MIETrainer(Trainer):
         # scored row by row against the dataset, so evaluation keeps its order.
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
+    def _get_dataloader(
+        self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
+    ):
+        # Evaluation and prediction read long texts in windows; training reads each text once, cut.
+        collator = self.data_collator
+        if not is_training and dataclasses.is_dataclass(collator):
+            self.data_collator = dataclasses.replace(collator, return_overflowing_tokens=True)
+        try:
+            return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
+        finally:
+            self.data_collator = collator
+
     @staticmethod
     def _model_inputs(inputs: dict) -> dict:
-        return {key: value for key, value in inputs.items() if key != "spans" and not key.startswith("gold_")}
+        return {
+            key: value for key, value in inputs.items() if key not in NOT_MODEL_INPUTS and not key.startswith("gold_")
+        }
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**self._model_inputs(inputs))
@@ -120,12 +141,14 @@ class MIETrainer(Trainer):
             return loss, None, None
         unwrapped = self.accelerator.unwrap_model(model)
         predictions = predictions_from_logits(unwrapped, outputs.logits, inputs["word_index"] >= 0, inputs.get("spans"))
+        if "overflow_to_sample_mapping" in inputs:  # rows are windows: one row per example again
+            predictions = join_windows(predictions, inputs["overflow_to_sample_mapping"], inputs["word_offset"])
         if "relation_mass" in predictions:  # a given pair (MNRE)
             return loss, predictions["relation_mass"], inputs["gold_relation"]
         decoded = (pad_to(predictions["ids"], self.max_words).int(), pad_to(predictions["scores"], self.max_words))
         if "gold_entities" in inputs:  # joint extraction: the gold structures themselves
             return loss, decoded, (inputs["gold_entities"], inputs["gold_relations"])
-        return loss, decoded, pad_to(inputs["labels"], self.max_words).int()
+        return loss, decoded, pad_to(inputs["gold_tags"], self.max_words).int()
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         """Save the model and the processor (the Trainer's own), with the pipeline's code and its

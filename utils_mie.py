@@ -213,8 +213,8 @@ def prepare_split(
     dataset, task: str, label2id: dict, processor: ShapCAProcessor, use_context: bool, label_map: dict | None = None
 ):
     """Add ``pos_ids`` (the processor's tagger), ``labels`` (tag ids or grids) and the gold structures
-    the metrics read (``gold_entities`` ``[start, end, type id]``, ``gold_relations`` ``[head, tail,
-    type id]``, or ``gold_relation`` for a given pair) and ``length`` (tokens, for
+    the metrics read (``gold_tags``, every word's tag, ``gold_entities`` ``[start, end, type id]``,
+    ``gold_relations`` ``[head, tail, type id]``, or ``gold_relation`` for a given pair) and ``length`` (tokens, for
     ``group_by_length``); drop the context if asked. NER tags are
     read in the model's label ids (``label_map``: see `tag_id_map`). The gold is the file's own,
     never read back from a grid."""
@@ -227,6 +227,7 @@ def prepare_split(
         batch["pos_ids"] = processor.tag(batch["words"])
         if task == "ner":
             batch["labels"] = [[model_id[tag] for tag in tags] for tags in batch["ner_tags"]]
+            batch["gold_tags"] = batch["labels"]
         else:
             batch["labels"] = [
                 encode_grid(len(words), *structures[i], label2id) for words, i in zip(batch["words"], indices)
@@ -256,10 +257,8 @@ def decoded_structures(predictions, id2label: dict, task: str) -> list[dict]:
     if task == "mre":
         return structures_from_predictions({"relation_mass": predictions}, id2label, "word_pair", [])
     ids, scores = predictions
-    diagonal = ids if ids.ndim == 2 else np.diagonal(ids, axis1=1, axis2=2)
-    num_words = (diagonal >= 0).sum(-1).tolist()
     return structures_from_predictions(
-        {"ids": ids, "scores": scores}, id2label, "ner" if task == "ner" else "word_pair", num_words
+        {"ids": ids, "scores": scores}, id2label, "ner" if task == "ner" else "word_pair"
     )
 
 
@@ -273,7 +272,7 @@ def compute_metrics(
 ) -> dict:
     """The task's scores (an `evaluate` module in ``metrics/``) of the gathered predictions.
 
-    ``label_ids`` are the gold tags (NER), the gold relation ids (MRE, over ``relation_names``) or
+    ``label_ids`` are the gold tags of every word (NER), the gold relation ids (MRE, over ``relation_names``) or
     the gold ``(entities, relations)`` arrays (joint extraction); ``predictions`` are what
     `MIETrainer.prediction_step` returns.
     """

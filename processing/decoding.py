@@ -9,8 +9,8 @@ Decoding has two stages so that the `Trainer` can gather tensors between them:
    "score"}`` (word indices, end exclusive), relations ``{"head", "tail", "type", "score"}``
    (indices into the entities), or the relation of the given pair ``{"relation", "score"}``.
 
-`decode` runs both; `merge_windows` joins the structures of the overlapping windows of a long
-text. The metrics, ``run_mie.py --do_predict`` and the pipeline all read predictions here.
+`decode` runs both; `join_windows`, between the two stages, joins the predictions of the
+overlapping windows of a long text into one row per example. The metrics, ``run_mie.py --do_predict`` and the pipeline all read predictions here.
 """
 
 from __future__ import annotations
@@ -90,7 +90,10 @@ def _mean_score(scores: np.ndarray | None, rows, columns) -> float | None:
 
 
 def structures_from_predictions(
-    predictions: Mapping[str, np.ndarray], id2label: Mapping[int, str], task: str, num_words: Sequence[int]
+    predictions: Mapping[str, np.ndarray],
+    id2label: Mapping[int, str],
+    task: str,
+    num_words: Sequence[int] | None = None,
 ) -> list[dict]:
     """Stage 2: the structures of each example from the arrays of `predictions_from_logits`.
 
@@ -98,7 +101,8 @@ def structures_from_predictions(
         predictions: ``ids`` (and optionally ``scores``), or ``relation_mass``, as NumPy arrays or tensors.
         id2label: the model's ``config.id2label``.
         task: ``"ner"`` or ``"word_pair"`` (``config.task``).
-        num_words: the number of words of each example read by the model (the rest is padding).
+        num_words: the number of words of each example read by the model (the rest is padding); by
+            default the positions whose ``ids`` (the grid's diagonal) are not -100.
 
     Returns:
         One dict per example: ``{"entities": [...]}`` (NER), ``{"entities": [...], "relations": [...]}``
@@ -107,7 +111,9 @@ def structures_from_predictions(
         between the spans of a relation).
     """
     id2label = {int(key): value for key, value in id2label.items()}
-    arrays = {key: np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value) for key, value in predictions.items()}
+    arrays = {
+        key: np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value) for key, value in predictions.items()
+    }
     if "relation_mass" in arrays:
         results = []
         for mass in arrays["relation_mass"]:
@@ -115,6 +121,8 @@ def structures_from_predictions(
             results.append({"relation": relation, "score": round(score, 4)})
         return results
     ids, scores = arrays["ids"], arrays.get("scores")
+    if num_words is None:
+        num_words = ((ids if ids.ndim == 2 else np.diagonal(ids, axis1=1, axis2=2)) >= 0).sum(-1).tolist()
     results = []
     for row, size in enumerate(num_words):
         row_scores = None if scores is None else scores[row]
@@ -129,7 +137,9 @@ def structures_from_predictions(
         for entity in entities:
             span = slice(entity["start"], entity["end"])
             block = None if row_scores is None else np.triu(row_scores[span, span])
-            entity["score"] = None if block is None else round(float(block.sum() / np.triu(np.ones_like(block)).sum()), 4)
+            entity["score"] = (
+                None if block is None else round(float(block.sum() / np.triu(np.ones_like(block)).sum()), 4)
+            )
         for relation in relations:
             rows, columns, _ = cross_cells(entities[relation["head"]], entities[relation["tail"]])
             relation["score"] = _mean_score(row_scores, rows, columns)
@@ -137,79 +147,116 @@ def structures_from_predictions(
     return results
 
 
-def decode(model, logits: torch.Tensor, word_mask: torch.Tensor, spans: torch.Tensor | None = None) -> list[dict]:
-    """Both stages: a batch's logits -> the structures of each example (see `structures_from_predictions`)."""
+def decode(
+    model,
+    logits: torch.Tensor,
+    word_mask: torch.Tensor,
+    spans: torch.Tensor | None = None,
+    windows: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> list[dict]:
+    """Both stages: a batch's logits -> the structures of each example (see `structures_from_predictions`).
+
+    ``windows``: the processor's ``overflow_to_sample_mapping`` and ``word_offset`` when the rows are
+    windows of long texts; their predictions are joined (`join_windows`) before stage 2.
+    """
     predictions = predictions_from_logits(model, logits, word_mask, spans)
+    if windows is not None:
+        return structures_from_predictions(
+            join_windows(predictions, *windows), model.config.id2label, model.config.task
+        )
     num_words = word_mask.sum(-1).tolist()
     return structures_from_predictions(predictions, model.config.id2label, model.config.task, num_words)
 
 
-def merge_windows(
-    structures: Sequence[dict], sample_mapping: Sequence[int], word_offset: Sequence[int], window_words: Sequence[int]
-) -> list[dict]:
-    """Join the structures of overlapping windows into one per example, in the example's word indices.
+def join_windows(
+    predictions: Mapping[str, torch.Tensor], sample_mapping: torch.Tensor, word_offset: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Join the predictions of the overlapping windows of long texts into one row per example, in
+    the example's word indices (stage 1 output in, stage 1 output out).
 
-    Each word belongs to the window in which it is farthest from a window edge (most context on
-    both sides, as transformers' token-classification pipeline chooses with ``stride``); an
-    entity is taken from the window that owns its first word, a relation from the window that
-    owns its head's first word. Entities and relations are sorted by position.
+    Each word is taken from the window in which it is farthest from a window edge (most context on
+    both sides, as transformers' token-classification pipeline chooses with ``stride``); a grid cell
+    ``(i, j)`` from the window that holds both words with the largest smaller margin of the two
+    (its diagonal, an entity's own cells, follows the word rule). A cell no window holds (words
+    further apart than a window) is ``-100``: no label there, hence no relation across it.
+
+    Args:
+        predictions: ``ids`` ``(R, W)`` or ``(R, W, W)`` with ``scores`` of the same shape, one row
+            per window (-100 on padding); or ``relation_mass`` ``(R, C + 1)`` (a given pair is never
+            split: its example's first window is kept).
+        sample_mapping: ``(R,)`` the example of each window, examples in order from 0.
+        word_offset: ``(R,)`` the example's index of each window's first word.
+
+    Returns:
+        The same keys, one row per example: ``(E, N)`` or ``(E, N, N)`` with ``N`` the most words
+        any example reaches.
     """
-    by_example: dict[int, list[int]] = {}
-    for window, example in enumerate(sample_mapping):
-        by_example.setdefault(int(example), []).append(window)
-    merged = []
-    for example in sorted(by_example):
-        windows = by_example[example]
-        owner: dict[int, tuple[int, int]] = {}  # word -> (margin, window)
-        for window in windows:
-            start, size = int(word_offset[window]), int(window_words[window])
-            for position in range(size):
-                margin = min(position, size - 1 - position)
-                if start + position not in owner or margin > owner[start + position][0]:
-                    owner[start + position] = (margin, window)
-        if "relation" in structures[windows[0]]:  # a given pair is never split into windows
-            merged.append(dict(structures[windows[0]]))
-            continue
-        entities: dict[tuple, dict] = {}
-        relations: dict[tuple, dict] = {}
-        for window in windows:
-            start, found = int(word_offset[window]), structures[window]
-            shifted = [dict(e, start=e["start"] + start, end=e["end"] + start) for e in found["entities"]]
-            for entity in shifted:
-                if owner[entity["start"]][1] == window:
-                    entities[(entity["start"], entity["end"], entity["type"])] = entity
-            for relation in found.get("relations", []):
-                head, tail = shifted[relation["head"]], shifted[relation["tail"]]
-                if owner[head["start"]][1] != window:
-                    continue
-                for entity in (head, tail):
-                    entities.setdefault((entity["start"], entity["end"], entity["type"]), entity)
-                key = (head["start"], head["end"], head["type"], tail["start"], tail["end"], tail["type"])
-                relations[key] = dict(relation, head=head, tail=tail)
-        ordered = sorted(entities.values(), key=lambda e: (e["start"], e["end"], e["type"]))
-        index = {(e["start"], e["end"], e["type"]): i for i, e in enumerate(ordered)}
-        result = {"entities": ordered}
-        if "relations" in structures[windows[0]]:
-            result["relations"] = sorted(
-                (
-                    dict(
-                        relation,
-                        head=index[(relation["head"]["start"], relation["head"]["end"], relation["head"]["type"])],
-                        tail=index[(relation["tail"]["start"], relation["tail"]["end"], relation["tail"]["type"])],
-                    )
-                    for relation in relations.values()
-                ),
-                key=lambda r: (r["head"], r["tail"]),
-            )
-        merged.append(result)
-    return merged
+    examples = int(sample_mapping.max()) + 1 if len(sample_mapping) else 0
+    if "relation_mass" in predictions:
+        first = torch.zeros(examples, dtype=torch.long).scatter_reduce(
+            0, sample_mapping, torch.arange(len(sample_mapping)), reduce="amin", include_self=False
+        )
+        return {"relation_mass": predictions["relation_mass"][first]}
+    ids = predictions["ids"]
+    valid = (ids if ids.dim() == 2 else ids.diagonal(dim1=1, dim2=2)) >= 0  # (R, W): the window's words
+    words_read = valid.sum(-1)
+    width = int((word_offset + words_read).max()) if len(ids) else 0
+    # Each window's words placed at their example positions: (R, N), -1 where the window has none.
+    positions = torch.arange(ids.shape[1], device=ids.device)
+    margin = torch.minimum(positions, words_read[:, None] - 1 - positions).masked_fill(~valid, -1)
+    target = (word_offset[:, None] + positions).masked_fill(~valid, width)  # `width`: a discarded column
+    placed_margin = torch.full((len(ids), width + 1), -1, dtype=margin.dtype, device=ids.device)
+    placed_margin.scatter_(1, target, margin)
+    placed_margin = placed_margin[:, :width]
+    if ids.dim() == 3:  # a cell's margin is the smaller of its two words'
+        placed_margin = torch.minimum(placed_margin[:, :, None], placed_margin[:, None, :])
+    # Per example, the window with the largest margin at each position (ties: the earlier window).
+    window_margin = torch.full((examples, *placed_margin.shape[1:]), -1, dtype=margin.dtype, device=ids.device)
+    window_margin.scatter_reduce_(0, _expand_like(sample_mapping, placed_margin), placed_margin, reduce="amax")
+    rows = torch.arange(len(ids), device=ids.device)
+    chosen = torch.where(
+        (placed_margin >= 0) & (placed_margin == window_margin[sample_mapping]), _expand_like(rows, placed_margin),
+        len(ids),
+    )  # fmt: skip
+    owner = torch.full_like(window_margin, len(ids)).scatter_reduce_(
+        0, _expand_like(sample_mapping, chosen), chosen, reduce="amin"
+    )  # (E, N...): the window each position is read from, len(ids) where none
+    joined = {}
+    for key, value in predictions.items():
+        fill = IGNORE if key == "ids" else 0
+        placed = _place(value, word_offset, valid, width, fill)  # (R + 1, N...) with a last all-`fill` row
+        joined[key] = placed[(owner, *_position_grid(placed.shape[1:], len(owner), ids.device))]
+    return joined
+
+
+def _expand_like(index: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return index.view(-1, *([1] * (like.dim() - 1))).expand_as(like)
+
+
+def _position_grid(shape, examples: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Broadcastable position indices for gathering ``(E, *shape)`` from ``(R, *shape)``."""
+    grids = torch.meshgrid(*(torch.arange(size, device=device) for size in shape), indexing="ij")
+    return tuple(grid.expand(examples, *shape) for grid in grids)
+
+
+def _place(value: torch.Tensor, word_offset: torch.Tensor, valid: torch.Tensor, width: int, fill) -> torch.Tensor:
+    """Window rows ``(R, W...)`` shifted to example positions ``(R + 1, N...)`` (the last row all ``fill``)."""
+    windows, size = value.shape[:2]
+    out = torch.full((windows + 1, *([width + 1] * (value.dim() - 1))), fill, dtype=value.dtype, device=value.device)
+    target = (word_offset[:, None] + torch.arange(size, device=value.device)).masked_fill(~valid, width)
+    rows = torch.arange(windows, device=value.device)[:, None]
+    if value.dim() == 2:
+        out[rows, target] = value
+    else:
+        out[rows[:, :, None], target[:, :, None], target[:, None, :]] = value
+    return out[(slice(None), *[slice(0, width)] * (value.dim() - 1))]
 
 
 __all__ = [
     "IGNORE",
     "bio_entities",
     "decode",
-    "merge_windows",
+    "join_windows",
     "predictions_from_logits",
     "relation_mass",
     "structures_from_predictions",

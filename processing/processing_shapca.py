@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from .decoding import IGNORE, decode, merge_windows
+from .decoding import IGNORE, decode
 from .pos import get_tagger, pos_ids
 
 logger = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class ShapCAProcessor(ProcessorMixin):
             return_overflowing_tokens: read a text longer than ``max_length`` in overlapping windows
                 (one model row each; see ``stride``) instead of dropping its last words. Adds
                 ``overflow_to_sample_mapping`` (the example of each row) and ``word_offset`` (the
-                example's index of the row's first word). Not with labels.
+                example's index of the row's first word). Labels are cut to each window's words.
             return_tensors: ``"pt"`` (only PyTorch tensors are produced).
 
         Returns:
@@ -219,8 +219,6 @@ class ShapCAProcessor(ProcessorMixin):
         for name, value in (("context", context), ("images", images), ("pos", pos), ("word_labels", word_labels)):
             if value is not None and len(value) != batch:
                 raise ValueError(f"{name} has {len(value)} entries for {batch} examples.")
-        if return_overflowing_tokens and (word_labels is not None or grid_labels is not None):
-            raise ValueError("return_overflowing_tokens reads long texts for prediction; it takes no labels.")
         if pos is None:
             pos = self.tag(words)
         pos = [pos_ids(tags) if tags and isinstance(tags[0], str) else list(tags) for tags in pos]
@@ -266,13 +264,17 @@ class ShapCAProcessor(ProcessorMixin):
         )
         if images is not None:
             data["pixel_values"], data["image_mask"] = self._pixel_values([images[i] for i in sample_mapping])
+        # Labels, like the POS tags, are cut to each row's words (a window's, with overflow).
         if word_labels is not None:
-            data["labels"] = self._pad_words(word_labels, kept, pad=IGNORE)
+            data["labels"] = self._pad_words(
+                [word_labels[example][offset:] for example, offset in zip(sample_mapping, word_offset)], kept, IGNORE
+            )
         elif grid_labels is not None:
             width = data["word_index"].shape[1]
-            labels = torch.full((batch, width, width), IGNORE, dtype=torch.long)
-            for row, (grid, k) in enumerate(zip(grid_labels, kept)):
-                labels[row, :k, :k] = torch.as_tensor(np.asarray(grid, dtype=np.int64)[:k, :k])
+            labels = torch.full((len(rows), width, width), IGNORE, dtype=torch.long)
+            for row, (example, offset, k) in enumerate(zip(sample_mapping, word_offset, kept)):
+                grid = np.asarray(grid_labels[example], dtype=np.int64)[offset : offset + k, offset : offset + k]
+                labels[row, :k, :k] = torch.as_tensor(grid)
             data["labels"] = labels
         if return_overflowing_tokens:
             data["overflow_to_sample_mapping"] = torch.tensor(sample_mapping, dtype=torch.long)
@@ -358,14 +360,10 @@ class ShapCAProcessor(ProcessorMixin):
             ``"relations": [{"head", "tail", "type", "score"}, ...]`` (indices into the entities).
         """
         logits = getattr(outputs, "logits", outputs)
-        word_mask = inputs["word_index"] >= 0
-        structures = decode(model, logits, word_mask, spans)
-        if "overflow_to_sample_mapping" not in inputs:
-            return structures
-        return merge_windows(
-            structures, inputs["overflow_to_sample_mapping"].tolist(), inputs["word_offset"].tolist(),
-            word_mask.sum(-1).tolist(),
-        )  # fmt: skip
+        windows = None
+        if "overflow_to_sample_mapping" in inputs:
+            windows = (inputs["overflow_to_sample_mapping"].to(logits.device), inputs["word_offset"].to(logits.device))
+        return decode(model, logits, inputs["word_index"] >= 0, spans, windows)
 
     def to_dict(self) -> dict:
         output = super().to_dict()

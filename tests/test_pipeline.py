@@ -198,3 +198,30 @@ def test_batches_give_the_results_of_one_by_one(ner_checkpoint, pair_checkpoint)
         for batch_size in (2, 8):
             assert nlp(texts, batch_size=batch_size) == one_by_one
         assert pipeline(task, model=str(checkpoint), batch_size=2)(texts) == one_by_one
+
+
+def test_evaluation_scores_every_word_of_a_long_sentence(ner_checkpoint, tmp_path):
+    """A test sentence four times longer than the window, one entity in every 5 words: evaluation
+    reads it in windows as the pipeline does, and its scores count every gold entity of the file."""
+    from conftest import TWITTER_SPLITS
+
+    data = tmp_path / "twitter"
+    data.mkdir()
+    long_sentence = "".join(
+        f"{w}\t{'B-PER' if w == 'Jordan' else 'O'}\n" for w in ["so", "proud", "of", "Jordan", ","] * 40
+    )
+    for name, text in TWITTER_SPLITS.items():
+        (data / name).write_text(f"IMGID:900\n{long_sentence}\n" if name == "test.txt" else text, encoding="utf-8")
+    out = tmp_path / "scored"
+    results = run_mie.main([
+        "--model_name_or_path", str(ner_checkpoint), "--corpus", "twitter2017", "--data_dir", str(data), "--do_eval",
+        "--missing_context", "empty", "--missing_image", "skip", "--label_map", "MISC=ORG", "--max_length", "48",
+        "--report_to", "none", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+    ])  # fmt: skip
+    (record,) = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
+    assert len(record["gold"]) == 40  # the file's own gold, all of it
+    assert max(entity["start"] for entity in record["pred"]) > 48  # words past the first window were read
+    found = {(e["start"], e["end"], e["type"]) for e in record["pred"]}
+    correct = sum((e["start"], e["end"], e["type"]) in found for e in record["gold"])
+    assert results["test_recall"] == pytest.approx(correct / 40)
+    assert results["test_precision"] == pytest.approx(correct / len(record["pred"]))
