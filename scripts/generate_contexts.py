@@ -2,7 +2,7 @@
 """Make bridging contexts for a folder of images (or a corpus) with an image-text-to-text model.
 
     python scripts/generate_contexts.py --images data/twitter2017_images --out contexts/twitter2017.llava.jsonl
-    accelerate launch scripts/generate_contexts.py --images data/mnre_images --out contexts/mnre.llava.jsonl
+    accelerate launch scripts/generate_contexts.py --images data/mnre_images --out contexts/mnre.llava-next.jsonl --model llava-hf/llava-v1.6-mistral-7b-hf
     python scripts/generate_contexts.py --corpus twitter2017 --data_dir data/twitter2017 --image_dir data/twitter2017_images --out ctx.jsonl
 
 Resumable: run the same command again after an interruption and only the missing images are done.

@@ -103,7 +103,7 @@ def checkpoints(tmp_path_factory):
     (work / "data" / "mnre_images").mkdir(parents=True)
     Image.new("RGB", (64, 64), (40, 170, 70)).save(work / "data" / "mnre_images" / "x.jpg")
     (work / "data" / "contexts").mkdir()
-    (work / "data" / "contexts" / "mnre.llava.jsonl").write_text(
+    (work / "data" / "contexts" / "mnre.llava-next.jsonl").write_text(
         json.dumps({"image_id": "x.jpg", "context": "two people at a wedding", "generator": "t", "source": "t"}) + "\n"
     )
     return made, work
