@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     """Run the unfinished runs of a grid; returns each run's status: skipped, finished or failed."""
     args = parse_args(argv)
     grid = override_flags(load_grid(args.grid), args.overrides)
+    # Each run computes with the cores it is given, and its run_config.json says so: rerun directly,
+    # it uses the same number of threads, hence sums in the same order (see the README).
+    grid["flags"].setdefault("torch_num_threads", max(1, int(args.cpus_per_trial)))
     check_flags(grid, run_mie_flags())
     runs = select_runs(expand_grid(grid), args.only)
     output_dir = Path(args.output_dir).resolve()

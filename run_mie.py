@@ -38,6 +38,7 @@ from utils_mie import (
     build_model,
     build_processor,
     compute_metrics,
+    data_summary,
     decoded_structures,
     label_names,
     one_row_per_sentence,
@@ -45,6 +46,7 @@ from utils_mie import (
     prediction_records,
     prepare_split,
     read_results,
+    run_environment,
     summarise_seeds,
     write_jsonl,
     write_text_atomic,
@@ -176,6 +178,14 @@ class MIETrainingArguments(TrainingArguments):
     seeds: str | None = field(
         default=None, metadata={"help": "Comma-separated seeds: one run each, then mean and std."}
     )
+    torch_num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "CPU threads of torch's operators (default: torch's choice, one per core; run_grid.py "
+            "gives each run its --cpus_per_trial). Part of what a result depends on: recorded in "
+            "all_results.json under 'environment'."
+        },
+    )
     report_to: None | str | list[str] = None
     overwrite_output_dir: bool = field(
         default=False,
@@ -187,6 +197,8 @@ class MIETrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.report_to is None:
             self.report_to = "tensorboard" if is_tensorboard_available() else "none"
+        if self.torch_num_threads is not None and self.torch_num_threads < 1:
+            raise ValueError(f"--torch_num_threads must be at least 1, got {self.torch_num_threads}.")
         super().__post_init__()
 
 
@@ -318,6 +330,8 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             output_dir,
         )
         return finished
+    if training_args.torch_num_threads:
+        torch.set_num_threads(training_args.torch_num_threads)
     set_seed(training_args.seed)
     task = corpus_task(data_args.corpus, data_args.demo_flavour)
     demo = dict(
@@ -377,7 +391,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)]
         if training_args.load_best_model_at_end
         else [],
-        run_arguments=(model_args, data_args, task),
+        run_record=(task, data_summary(data_args, model_args, prepared, processor)),
         # Predictions are padded to the longest example evaluated (long texts are read in windows).
         max_words=max(
             (len(words) for split in ("validation", "test") for words in prepared[split]["words"]), default=1
@@ -400,6 +414,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
                 structures = decoded_structures(output.predictions, model.config.id2label, task)
                 records = prediction_records(prepared[split], structures, task, model.config.id2label)
                 write_jsonl(output_dir / f"predictions_{split}.jsonl", records)
+    results["environment"] = run_environment(training_args)
     trainer.create_model_card(results=results)
     # Written last: a run with an all_results.json is complete (the grid runner relies on it).
     trainer.save_metrics("all", results, combined=False)
@@ -415,9 +430,13 @@ def main(argv: list[str] | None = None) -> dict:
         level=logging.INFO if training_args.should_log else logging.WARNING,
     )
     transformers.utils.logging.set_verbosity(logging.INFO if training_args.should_log else logging.WARNING)
+    threads = torch.get_num_threads()
     # One run per folder at a time (the other processes of a multi-process run share the main one's).
-    with OutputDirLock(training_args.output_dir) if training_args.process_index == 0 else nullcontext():
-        return run(model_args, data_args, training_args)
+    try:
+        with OutputDirLock(training_args.output_dir) if training_args.process_index == 0 else nullcontext():
+            return run(model_args, data_args, training_args)
+    finally:
+        torch.set_num_threads(threads)  # --torch_num_threads holds for this run only (a caller's process goes on)
 
 
 def run(model_args, data_args, training_args) -> dict:
@@ -430,7 +449,7 @@ def run(model_args, data_args, training_args) -> dict:
     for seed in (int(s) for s in training_args.seeds.split(",")):
         seed_args = replace(training_args, seed=seed, output_dir=str(Path(training_args.output_dir) / f"seed-{seed}"))
         runs[seed] = train_and_evaluate(model_args, data_args, seed_args)
-    summary = summarise_seeds(runs)
+    summary = {**summarise_seeds(runs), "environment": run_environment(training_args)}
     if training_args.process_index == 0:
         write_text_atomic(Path(training_args.output_dir) / "all_results.json", json.dumps(summary, indent=2) + "\n")
         for key in ("eval_f1", "test_f1"):

@@ -45,18 +45,19 @@ class MIETrainer(Trainer):
       is the file's own, the ``gold_*`` columns of the batch. `compute_metrics` turns both into
       scores.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
-      the model card (`model_cards.build_model_card`) is written from the run's arguments and
-      results. Results files are written whole (temporary file, then rename).
+      the model card (`model_cards.build_model_card`) is written from the model's config, the
+      data the run read and its results. Results files are written whole (temporary file, then rename).
 
     Args:
-        run_arguments: ``(model_args, data_args, task)`` of `run_mie.py`, for the model card.
+        run_record: ``(task, data)`` for the model card: the task (``"ner"``, ``"mre"``,
+            ``"mjere"``) and what the run read (`utils_mie.data_summary`).
         max_words: the width the word axes of the predictions are padded to: at least the words
             of the longest example evaluated.
     """
 
-    def __init__(self, *args, run_arguments=None, max_words: int = 128, **kwargs):
+    def __init__(self, *args, run_record=None, max_words: int = 128, **kwargs):
         super().__init__(*args, **kwargs)
-        self.run_arguments = run_arguments
+        self.run_record = run_record
         self.max_words = max_words
         self._loss_parts: dict[str, list[float]] = {}
 
@@ -174,11 +175,11 @@ class MIETrainer(Trainer):
     def create_model_card(self, *args, results: dict | None = None, **kwargs):
         """The card of the run (`model_cards.build_model_card`) from ``results``, else from
         ``all_results.json`` (the Trainer calls this itself when pushing to the Hub)."""
-        if not self.is_world_process_zero() or self.run_arguments is None:
+        if not self.is_world_process_zero() or self.run_record is None:
             return
         output_dir = Path(self.args.output_dir)
         if results is None:
             results = read_results(output_dir / "all_results.json") or {}
-        model_args, data_args, task = self.run_arguments
-        card = build_model_card(model_args, data_args, self.args, task, results)
+        task, data = self.run_record
+        card = build_model_card(self.accelerator.unwrap_model(self.model).config, self.args, task, results, data)
         card.save(output_dir / "README.md")

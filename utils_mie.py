@@ -3,26 +3,32 @@ splits, the metrics (a pure `compute_metrics`) and the prediction records."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
+import platform
 import socket
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer, BertTokenizer, EvalPrediction
 
 from metrics import load_metric
 from modeling_shapca import MODEL_FOR_TASK
 from processing import ShapCAProcessor
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS
+from processing.contexts import read_context_lines
 from processing.corpora.demo import PAIR_RELATIONS
 from processing.decoding import IGNORE, bio_entities, structures_from_predictions
 from processing.wordpair import MRE_ENTITY, MRE_NO_RELATION, encode_grid, grid_label_names, unencodable_items
 
 logger = logging.getLogger(__name__)
+# The libraries whose version is recorded with every result (see `run_environment`).
+ENVIRONMENT_PACKAGES = ("torch", "transformers", "datasets", "accelerate", "timm", "numpy", "tokenizers")
 
 # -- labels, processor, model -----------------------------------------------------------------
 
@@ -138,6 +144,34 @@ def build_model(model_args, labels: list[str], task: str, processor: ShapCAProce
 
 
 # -- data ---------------------------------------------------------------------------------------
+
+
+def context_source(context_files: Sequence[str]) -> str:
+    """Where a run's contexts came from: the generators named by each context file, or the corpus itself."""
+    if not context_files:
+        return "given with the corpus"
+    sources = []
+    for path in context_files:
+        first = next(read_context_lines(path), None)
+        generator = "unknown generator" if first is None else first[1].get("generator", "unknown generator")
+        sources.append(f"{generator} ({Path(path).name})")
+    return ", ".join(sources)
+
+
+def data_summary(data_args, model_args, prepared: dict, processor: ShapCAProcessor) -> dict:
+    """What a run read, for its model card: the corpus, each split's examples and how many had a
+    context, where the contexts came from, the processor's settings and the trained checkpoint
+    the run started from or scored (``model_name_or_path``)."""
+    return {
+        "corpus": data_args.corpus,
+        "data_dir": data_args.data_dir,
+        "examples": {split: len(part) for split, part in prepared.items()},
+        "with_context": {split: sum(1 for context in part["context"] if context) for split, part in prepared.items()},
+        "context_source": context_source(data_args.context_files),
+        "max_length": processor.max_length,
+        "pos_tagger": processor.pos_tagger,
+        "checkpoint": model_args.model_name_or_path,
+    }
 
 
 def mre_sentence_structures(dataset) -> list[tuple[list[dict], list[dict]]]:
@@ -346,6 +380,34 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_jsonl(path: Path, records) -> None:
     write_text_atomic(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+
+
+def run_environment(training_args) -> dict:
+    """What a run's numbers depend on besides its config and seed: the device, torch's CPU threads
+    (they set the order of floating-point sums) and the library versions. Saved in
+    ``all_results.json`` under ``"environment"``."""
+    device = training_args.device
+    return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "processes": training_args.world_size,
+        "torch_num_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {name: importlib.metadata.version(name) for name in ENVIRONMENT_PACKAGES},
+    }
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def read_results(path: str | os.PathLike) -> dict | None:

@@ -1,22 +1,23 @@
-"""The model card (README.md) of a trained Shap-CA checkpoint, built with huggingface_hub.
+"""The model card (README.md) of a Shap-CA run, built with huggingface_hub.
 
-    >>> card = build_model_card(model_args, data_args, training_args, "ner", results)
+    >>> card = build_model_card(model.config, training_args, "ner", results, data)
     >>> card.save(Path(training_args.output_dir) / "README.md")
 
-The YAML header, ``model-index`` included, comes from `huggingface_hub.ModelCardData`; the body
-is the Jinja template ``shapca.md`` next to this file.
+The card says what the run really had: the model's settings come from the model's own config,
+the corpus, its splits and the contexts from the data the run read (``data``, see
+`utils_mie.data_summary`), the training settings only when the run trained. The YAML header,
+``model-index`` included, comes from `huggingface_hub.ModelCardData`; the body is the Jinja
+template ``shapca.md`` next to this file.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
+import dataclasses
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers import PreTrainedConfig
 from transformers.trainer_utils import SchedulerType
-
-from processing.contexts import read_context_lines
 
 TEMPLATE = Path(__file__).resolve().parent / "shapca.md"
 TASK_TITLES = {
@@ -25,7 +26,7 @@ TASK_TITLES = {
     "mjere": "joint multimodal entity-relation extraction",
 }
 # The test scores reported in the model-index and at the top of the results, in each task's own
-# words (the card's table shows every number).
+# words (the card's table shows every score).
 TASK_METRICS = {
     "ner": {"f1": "entity F1", "precision": "entity precision", "recall": "entity recall", "strict_f1": "entity F1 (strict IOB2)"},
     "mre": {"f1": "relation F1", "precision": "relation precision", "recall": "relation recall"},
@@ -34,16 +35,20 @@ TASK_METRICS = {
         "entity_f1": "entity F1 (MJERE_e)", "entity_precision": "entity precision", "entity_recall": "entity recall",
     },
 }  # fmt: skip
-
-
-def context_generators(context_files: Iterable[str | os.PathLike]) -> str:
-    """The generators named by the first record of each context file, comma-separated, or ``"none"``."""
-    generators = set()
-    for path in context_files:
-        first = next(read_context_lines(path), None)
-        if first is not None:
-            generators.add(first[1].get("generator", "unknown"))
-    return ", ".join(sorted(generators)) or "none"
+# Results that measure time or work, not quality: the card's speed table.
+SPEED_KEYS = ("_runtime", "_samples_per_second", "_steps_per_second", "total_flos")
+# The pipeline each kind of checkpoint carries, and the example it is shown with.
+PIPELINE_TASKS = {
+    "ner": "multimodal-ner",
+    "mre": "multimodal-relation-extraction",
+    "mjere": "multimodal-relation-extraction",
+}
+EXAMPLES = {
+    "ner": (["so", "proud", "of", "Jordan"], "a portrait of a man"),
+    "word_pair": (["Eden", "met", "Hudson", "at", "the", "beach"], "two people holding hands at a wedding"),
+}
+# The config fields every `PreTrainedConfig` has, and the sub-models' own: not Shap-CA settings.
+NOT_SETTINGS = {field.name for field in dataclasses.fields(PreTrainedConfig)} | {"text_config", "vision_config"}
 
 
 def eval_results(corpus: str, task: str, results: dict) -> list[EvalResult]:
@@ -64,64 +69,111 @@ def eval_results(corpus: str, task: str, results: dict) -> list[EvalResult]:
     ]
 
 
-def build_model_card(model_args, data_args, training_args, task: str, results: dict) -> ModelCard:
-    """The checkpoint's card: metadata and test scores as model-index, model, results, training, use and data.
+def model_settings(config) -> dict:
+    """Every Shap-CA setting of the model's config (alignment, fusion, head...), by name."""
+    return {
+        field.name: getattr(config, field.name)
+        for field in dataclasses.fields(config)
+        if field.name not in NOT_SETTINGS
+    }
 
-    Args:
-        model_args, data_args, training_args: the three argument dataclasses of ``run_mie.py``.
-        task: ``"ner"``, ``"mre"`` or ``"mjere"``.
-        results: the run's metrics (``eval_*``, ``test_*``, ...); every number is shown in the
-            card's table; the test scores of ``TASK_METRICS`` also go to the model-index and to
-            the top of the results, named in the task's words.
 
-    The repository id in the card's code is ``training_args.hub_model_id``, else the output
-    folder, so that the snippets run as they stand on the local checkpoint.
-    """
-    repo_id = training_args.hub_model_id or str(training_args.output_dir)
-    card_data = ModelCardData(
-        model_name=repo_id,
-        library_name="transformers",
-        pipeline_tag="token-classification",
-        tags=["shapca", "multimodal", "information-extraction", TASK_TITLES[task].replace(" ", "-")],
-        datasets=[data_args.corpus],
-        eval_results=eval_results(data_args.corpus, task, results) or None,  # no test scores, no model-index
-    )
-    hyperparameters = {
+def text_encoder(config) -> str:
+    text = config.text_config
+    if getattr(text, "_name_or_path", ""):
+        return f"`{text._name_or_path}`"
+    return f"{text.model_type}, {text.num_hidden_layers} layers of {text.hidden_size}, random init"
+
+
+def context_line(data: dict) -> str:
+    """How many examples of each split had a bridging context, and where the contexts came from."""
+    with_context = data["with_context"]
+    if not any(with_context.values()):
+        return "none (no example had a context)"
+    counts = ", ".join(f"{split} {with_context[split]:,} of {data['examples'][split]:,}" for split in data["examples"])
+    return f"{data['context_source']}; examples with one: {counts}"
+
+
+def split_results(results: dict) -> tuple[dict, dict]:
+    """The run's numbers as (scores, speed), each by name; other entries (the environment) are left out."""
+    numbers = {key: value for key, value in results.items() if isinstance(value, (int, float)) and key != "epoch"}
+    speed = {key: value for key, value in numbers.items() if key.endswith(SPEED_KEYS)}
+    return {key: value for key, value in numbers.items() if key not in speed}, speed
+
+
+def training_settings(training_args, data: dict, results: dict) -> dict:
+    return {
         "learning_rate (non-encoder)": training_args.learning_rate,
         "encoder_learning_rate": training_args.encoder_learning_rate,
-        "batch_size": training_args.per_device_train_batch_size,
+        "batch_size": training_args.per_device_train_batch_size * max(1, training_args.world_size),
         "epochs": training_args.num_train_epochs,
+        **({"epochs run (early stopping may end sooner)": results["epoch"]} if "epoch" in results else {}),
         "scheduler": f"{SchedulerType(training_args.lr_scheduler_type).value}, warmup {training_args.warmup_steps}",
         "early_stopping_patience": training_args.early_stopping_patience,
+        "sampling": training_args.train_sampling_strategy,
         "seed": training_args.seed,
-        **model_args.config_switches(),
-        "max_length": data_args.max_length,
-        "pos_tagger": data_args.pos_tagger,
+        "max_length": data["max_length"],
+        "pos_tagger": data["pos_tagger"],
     }
-    if task == "ner":
-        head = "CRF"
-    else:
-        head = "word-pair contrastive" if model_args.wordpair_contrastive else "word-pair"
+
+
+def build_model_card(config, training_args, task: str, results: dict, data: dict) -> ModelCard:
+    """The run's card: metadata and test scores as model-index, model, results, training, use and data.
+
+    Args:
+        config: the model's own config (`ShapCAConfig` or `ShapCAWordPairConfig`).
+        training_args: the run's `TrainingArguments` (``do_train``, ``output_dir``, ``hub_model_id``...).
+        task: ``"ner"``, ``"mre"`` or ``"mjere"``.
+        results: the run's results (``eval_*``, ``test_*``, ``*_runtime``..., ``environment``); the
+            test scores of ``TASK_METRICS`` also go to the model-index and to the top of the card.
+        data: what the run read (`utils_mie.data_summary`): ``corpus``, ``data_dir``, ``examples``
+            and ``with_context`` per split, ``context_source``, ``max_length``, ``pos_tagger`` and
+            ``checkpoint`` (the trained checkpoint the run started from or scored, if any).
+
+    The card's name is ``hub_model_id`` when one is given, else the output folder's name. The
+    snippets load the Hub id, else the folder the weights are in (the output folder of a run that
+    trained, the scored checkpoint of one that did not), so that they run as they stand.
+    """
+    trained = training_args.do_train
+    location = training_args.hub_model_id or (training_args.output_dir if trained else data["checkpoint"])
+    name = training_args.hub_model_id or Path(training_args.output_dir).name
+    scores, speed = split_results(results)
+    head = "CRF" if config.task == "ner" else "word-pair contrastive" if config.wordpair_contrastive else "word-pair"
+    card_data = ModelCardData(
+        model_name=name,
+        library_name="transformers",
+        # The NER pipeline answers in the token-classification format; the relation pipeline's
+        # entities-and-relations answer has no Hub task, so that card names none.
+        pipeline_tag="token-classification" if task == "ner" else None,
+        tags=["shapca", "multimodal", "information-extraction", TASK_TITLES[task].replace(" ", "-")],
+        datasets=[data["corpus"]],
+        eval_results=eval_results(data["corpus"], task, results) or None,  # no test scores, no model-index
+    )
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
-        repo_id=repo_id,
+        name=name,
+        location=str(location),
+        trained=trained,
+        checkpoint=data["checkpoint"],
         task_title=TASK_TITLES[task],
-        corpus=data_args.corpus,
-        data_dir=data_args.data_dir,
-        text_encoder=model_args.text_model_name_or_path or f"random init from {model_args.text_config}",
-        image_encoder=f"`{model_args.vision_model}`" if model_args.use_image else "none (w/o Image)",
-        context_generator=context_generators(data_args.context_files) if data_args.use_context else "none",
-        alignment=f"{model_args.alignment_loss} loss, players: {model_args.alignment_players}, "
-        f"alpha {model_args.alpha}, beta {model_args.beta}, tau {model_args.tau}",
-        fusion="adaptive (context-gated)" if model_args.fusion_use_context else "plain cross-attention",
+        corpus=data["corpus"],
+        data_dir=data["data_dir"],
+        examples=data["examples"],
+        text_encoder=text_encoder(config),
+        image_encoder=f"`{config.vision_config.architecture}`" if config.use_image else "none (w/o Image)",
+        contexts=context_line(data),
         head=head,
+        settings=model_settings(config),
         headline={
             name: results[f"test_{metric}"]
             for metric, name in TASK_METRICS[task].items()
             if f"test_{metric}" in results
         },
-        scores={key: value for key, value in results.items() if isinstance(value, (int, float))},
-        hyperparameters=hyperparameters,
-        pipeline_task="multimodal-ner" if task == "ner" else "multimodal-relation-extraction",
+        scores=scores,
+        speed=speed,
+        environment=results.get("environment"),
+        training=training_settings(training_args, data, results) if trained else None,
+        example=EXAMPLES[config.task],
+        pipeline_task=PIPELINE_TASKS[task],
     )

@@ -363,6 +363,25 @@ def test_grid_runs_every_combination_then_resumes(grid_runs):
     assert (interrupted / "predictions_test.jsonl").is_file() and (interrupted / "run.log").stat().st_size > 0
 
 
+@pytest.mark.parametrize("name", ["alpha=0,seed=2", "alpha=0.2,seed=1"])
+def test_a_grid_run_rerun_directly_gives_the_same_result(grid_runs, tmp_path, name):
+    """A run's record (run_config.json, with the threads it ran on) reproduces it outside Ray, in
+    another process, whichever run a Ray worker did before it."""
+    import run_mie
+
+    out, _, _ = grid_runs
+    in_grid = json.loads((out / name / "all_results.json").read_text())
+    assert in_grid["environment"]["torch_num_threads"] == 1  # the grid's --cpus_per_trial
+    assert {"torch", "transformers", "datasets"} <= set(in_grid["environment"]["versions"])
+    direct = run_mie.main([str(out / name / "run_config.json"), "--output_dir", str(tmp_path / "direct")])
+    assert direct["environment"] == in_grid["environment"]
+    for key in ("eval_loss", "eval_f1", "test_loss", "test_f1"):
+        assert direct[key] == in_grid[key], key
+    assert (tmp_path / "direct" / "predictions_test.jsonl").read_text() == (
+        out / name / "predictions_test.jsonl"
+    ).read_text()
+
+
 def test_report_tables_bootstrap_and_plot(grid_runs, tmp_path):
     pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
     import report_mie

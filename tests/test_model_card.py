@@ -1,17 +1,24 @@
-"""The checkpoint's model card: huggingface_hub metadata with a model-index, the template's text, the snippet."""
+"""The run's model card: huggingface_hub metadata with a model-index, and a text built from the
+model's own config, the data the run read and its results."""
 
 import re
 from pathlib import Path
 
 import pytest
-from conftest import write_contexts
+from conftest import tiny_config, write_contexts
 from huggingface_hub import ModelCard
 
 import run_mie
 from model_cards import build_model_card
+from utils_mie import context_source
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = {"test_f1": 0.812345, "test_precision": 0.8, "test_recall": 0.825, "test_strict_f1": 0.79, "eval_f1": 0.9}
+RESULTS = {
+    "test_f1": 0.812345, "test_precision": 0.8, "test_recall": 0.825, "test_strict_f1": 0.79, "eval_f1": 0.9,
+    "test_loss": 0.25, "test_runtime": 2.5, "test_samples_per_second": 120.0, "total_flos": 8.1e11, "epoch": 8.0,
+    "environment": {"device": "cpu", "device_name": "Some CPU", "processes": 1, "torch_num_threads": 2,
+                    "versions": {"torch": "2.14.1", "transformers": "5.24.0"}},
+}  # fmt: skip
 SNIPPET = """\
 from PIL import Image
 from transformers import AutoModelForTokenClassification, AutoProcessor, pipeline
@@ -27,19 +34,28 @@ print(extract("so proud of Jordan", image="photo.jpg", context="a portrait of a 
 
 
 def arguments(config: str, *flags: str):
-    return run_mie.parse_arguments([str(ROOT / "configs" / config), *flags])
+    return run_mie.parse_arguments([str(ROOT / "configs" / config), *flags])[2]
+
+
+def data(corpus="demo", with_context=(56, 16, 16), source="given with the corpus", checkpoint=None, data_dir=None):
+    return {
+        "corpus": corpus, "data_dir": data_dir,
+        "examples": {"train": 56, "validation": 16, "test": 16},
+        "with_context": dict(zip(("train", "validation", "test"), with_context)),
+        "context_source": source, "max_length": 48, "pos_tagger": "none", "checkpoint": checkpoint,
+    }  # fmt: skip
 
 
 def test_ner_card_metadata_text_and_snippet(tmp_path):
-    output_dir = tmp_path / "run"
-    model_args, data_args, training_args = arguments("demo.json", "--output_dir", str(output_dir))
-    card = build_model_card(model_args, data_args, training_args, "ner", RESULTS)
+    output_dir = tmp_path / "runs" / "demo"
+    training_args = arguments("demo.json", "--output_dir", str(output_dir))
+    card = build_model_card(tiny_config("ner", alpha=0.3), training_args, "ner", RESULTS, data())
 
     metadata = card.data.to_dict()
     assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == "token-classification"
     assert metadata["datasets"] == ["demo"] and "multimodal-named-entity-recognition" in metadata["tags"]
     (index,) = metadata["model-index"]
-    assert index["name"] == str(output_dir)
+    assert index["name"] == "demo"  # the run's name, not the local path
     (result,) = index["results"]
     assert result["task"] == {"type": "token-classification", "name": "multimodal named entity recognition"}
     assert result["dataset"] == {"type": "demo", "name": "demo", "split": "test"}
@@ -48,17 +64,27 @@ def test_ner_card_metadata_text_and_snippet(tmp_path):
 
     text = card.text
     assert "{{" not in text and "{%" not in text  # the template is fully rendered
-    assert "| eval_f1 | 0.9000 |\n| test_f1 | 0.8123 |" in text  # every number in the table
-    assert "- head: CRF" in text and "- bridging context: none" in text
+    assert text.startswith("\n# demo\n") or "\n# demo\n" in text
+    scores_table, speed_table = text.split("| score | value |")[1].split("| speed | value |")
+    assert "| eval_f1 | 0.9000 |\n| test_f1 | 0.8123 |" in scores_table and "runtime" not in scores_table
+    assert "| test_runtime | 2.5 |" in speed_table and "| total_flos | 8.1e+11 |" in speed_table
+    assert "f1" not in speed_table
+    assert (
+        "Computed on Some CPU (cpu, 1 process(es), 2 torch thread(s)) with\ntorch 2.14.1, transformers 5.24.0." in text
+    )
+    # the model's own settings, not the command line's
+    assert "- head: CRF" in text and "- alpha: 0.3" in text and "- text encoder: bert, 2 layers of 32" in text
+    assert "- bridging context: given with the corpus; examples with one: train 56 of 56, validation 16 of 16" in text
     assert "- scheduler: cosine, warmup" in text and "- encoder_learning_rate: " in text
-    # the snippet runs as it stands on the local checkpoint: the repo id is the output folder
+    assert "Corpus `demo`: train 56, validation 16, test 16 examples." in text
+    # the snippet runs as it stands on the local checkpoint: it loads the output folder
     assert re.findall(r"```python\n(.*?)```", text, re.DOTALL) == [SNIPPET.replace("REPO", str(output_dir))]
     assert f'`pipeline("multimodal-ner", model="{output_dir}")` works without' in text
 
 
 def test_card_round_trips_through_a_readme(tmp_path):
-    model_args, data_args, training_args = arguments("demo.json", "--output_dir", str(tmp_path / "run"))
-    card = build_model_card(model_args, data_args, training_args, "ner", RESULTS)
+    training_args = arguments("demo.json", "--output_dir", str(tmp_path / "run"))
+    card = build_model_card(tiny_config("ner"), training_args, "ner", RESULTS, data())
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
     assert loaded.data.to_dict() == card.data.to_dict()
@@ -66,13 +92,14 @@ def test_card_round_trips_through_a_readme(tmp_path):
 
 
 def test_word_pair_card_names_hub_id_contexts_and_data(tmp_path):
-    contexts = write_contexts(tmp_path / "contexts.jsonl", ["a", "b"])
-    model_args, data_args, training_args = arguments(
-        "jmere.json", "--hub_model_id", "someone/shapca-jmere", "--context_files", str(contexts)
-    )
+    contexts = write_contexts(tmp_path / "jmere.llava-next.jsonl", ["a", "b"])
+    training_args = arguments("jmere.json", "--hub_model_id", "someone/shapca-jmere")
     results = {"test_f1": 0.5, "test_entity_f1": 0.75}
-    card = build_model_card(model_args, data_args, training_args, "mjere", results)
-    (index,) = card.data.to_dict()["model-index"]
+    run_data = data("jmere", (50, 16, 0), context_source([str(contexts)]), data_dir="data/jmere")
+    card = build_model_card(tiny_config("word_pair"), training_args, "mjere", results, run_data)
+    metadata = card.data.to_dict()
+    assert "pipeline_tag" not in metadata  # the relation pipeline's answer has no Hub task
+    (index,) = metadata["model-index"]
     assert index["name"] == "someone/shapca-jmere"
     (result,) = index["results"]
     assert (
@@ -84,26 +111,56 @@ def test_word_pair_card_names_hub_id_contexts_and_data(tmp_path):
         "- test triple F1 (MJERE_j): **0.5000**" in card.text and "- test entity F1 (MJERE_e): **0.7500**" in card.text
     )
     assert 'from_pretrained("someone/shapca-jmere", trust_remote_code=True)' in card.text
+    assert 'extract("Eden met Hudson at the beach", image="photo.jpg"' in card.text
     assert '`pipeline("multimodal-relation-extraction", model="someone/shapca-jmere")`' in card.text
-    assert "- head: word-pair contrastive" in card.text and "- bridging context: test" in card.text
-    assert "- text encoder: `google-bert/bert-base-uncased`" in card.text
-    assert "Corpus `jmere` from `data/jmere`." in card.text
+    assert "- head: word-pair contrastive" in card.text
+    assert (
+        "- bridging context: test (jmere.llava-next.jsonl); examples with one: train 50 of 56, validation 16 of 16, "
+        "test 0 of 16"
+    ) in card.text
+    assert "Corpus `jmere` from `data/jmere`: " in card.text
+    assert "| speed | value |" not in card.text  # no speed figures, no speed table
+
+
+def test_a_run_without_contexts_says_so(tmp_path):
+    training_args = arguments("demo_text_only.json", "--output_dir", str(tmp_path))
+    card = build_model_card(
+        tiny_config("ner", use_image=False), training_args, "ner", RESULTS, data(with_context=(0, 0, 0))
+    )
+    assert "- bridging context: none (no example had a context)" in card.text
+    assert "- image encoder: none (w/o Image)" in card.text
+
+
+def test_a_rescoring_run_shows_no_training_settings_and_loads_the_scored_checkpoint(tmp_path):
+    training_args = arguments(
+        "demo.json",
+        "--model_name_or_path",
+        "runs/t17",
+        "--do_train",
+        "false",
+        "--output_dir",
+        str(tmp_path / "t17_on_t15"),
+    )
+    card = build_model_card(
+        tiny_config("ner"), training_args, "ner", RESULTS, data("twitter2015", checkpoint="runs/t17")
+    )
+    assert "the checkpoint `runs/t17` scored on **twitter2015**" in card.text
+    assert "This run did not train" in card.text and "encoder_learning_rate" not in card.text
+    assert 'from_pretrained("runs/t17", trust_remote_code=True)' in card.text
+    assert card.data.to_dict()["model-index"][0]["name"] == "t17_on_t15"
 
 
 @pytest.mark.parametrize("task", ["mre", "mjere"])
 def test_card_without_test_scores_has_no_model_index(tmp_path, task):
-    model_args, data_args, training_args = arguments("demo_wordpair.json", "--output_dir", str(tmp_path))
-    card = build_model_card(model_args, data_args, training_args, task, {"eval_f1": 0.4})
+    training_args = arguments("demo_wordpair.json", "--output_dir", str(tmp_path))
+    card = build_model_card(tiny_config("word_pair"), training_args, task, {"eval_f1": 0.4}, data())
     assert "model-index" not in card.data.to_dict() and "| eval_f1 | 0.4000 |" in card.text
 
 
 def test_relation_card_reports_relation_scores(tmp_path):
-    contexts = write_contexts(tmp_path / "contexts.jsonl", ["a"])
-    model_args, data_args, training_args = arguments(
-        "mnre.json", "--output_dir", str(tmp_path), "--context_files", str(contexts)
-    )
+    training_args = arguments("mnre.json", "--output_dir", str(tmp_path))
     results = {"test_f1": 0.61, "test_precision": 0.6, "test_recall": 0.62, "test_accuracy": 0.8}
-    card = build_model_card(model_args, data_args, training_args, "mre", results)
+    card = build_model_card(tiny_config("word_pair"), training_args, "mre", results, data("mnre"))
     (result,) = card.data.to_dict()["model-index"][0]["results"]
     assert result["task"]["name"] == "multimodal relation extraction"
     names = {metric["name"]: metric["value"] for metric in result["metrics"]}

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from transformers import AutoModelForTokenClassification
 
@@ -138,6 +139,19 @@ def test_seeds_give_mean_and_std(tmp_path):
     assert {"test_f1_mean", "test_f1_std", "eval_f1_mean"} <= set(summary)
     assert (out / "seed-1" / "all_results.json").exists() and (out / "seed-2" / "model.safetensors").exists()
     assert json.loads((out / "all_results.json").read_text())["seeds"] == [1, 2]
+    assert summary["environment"]["torch_num_threads"] == torch.get_num_threads()
+
+
+def test_the_environment_is_recorded_and_the_thread_count_holds_for_the_run_only(tmp_path):
+    before = torch.get_num_threads()
+    out, results = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--torch_num_threads", "1")
+    environment = json.loads((out / "all_results.json").read_text())["environment"]
+    assert environment == results["environment"]
+    assert environment["torch_num_threads"] == 1 and environment["device"] == "cpu"
+    assert environment["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert torch.get_num_threads() == before  # the caller's process goes on with its own setting
+    with pytest.raises(ValueError, match="torch_num_threads"):
+        run_mie.parse_arguments(["configs/demo.json", "--torch_num_threads", "0"])
 
 
 def test_two_process_launch_with_global_alignment_batch(tmp_path):
