@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import contextmanager
 from functools import cached_property
 
 import numpy as np
@@ -21,6 +22,20 @@ from .decoding import IGNORE, decode
 from .pos import get_tagger, pos_ids
 
 logger = logging.getLogger(__name__)
+_AUTO_IMAGE_LOGGER = "transformers.models.auto.image_processing_auto"
+
+
+@contextmanager
+def _without_warning(logger_name: str, start: str):
+    """Drop the records of ``logger_name`` whose message starts with ``start`` while the block runs."""
+    dropper = logging.Filter()
+    dropper.filter = lambda record: not record.getMessage().startswith(start)
+    target = logging.getLogger(logger_name)
+    target.addFilter(dropper)
+    try:
+        yield
+    finally:
+        target.removeFilter(dropper)
 
 
 def _as_batch(words) -> tuple[list[list[str]], bool]:
@@ -86,6 +101,14 @@ class ShapCAProcessor(ProcessorMixin):
         self.image_size = image_size
         self.pos_tagger = pos_tagger
         self.stride = stride
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        # transformers asks every image processor for a torchvision variant first and, finding none
+        # for the timm wrapper's (it only has the PIL one), warns on every load that "torchvision
+        # backend is not available" although it is. That warning is wrong here: leave it out.
+        with _without_warning(_AUTO_IMAGE_LOGGER, "Requested torchvision backend is not available"):
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # -- text ---------------------------------------------------------------------------------
 

@@ -69,16 +69,20 @@ CHECK = textwrap.dedent(
 )
 
 
-def run_python(code: str, cwd: Path, with_library: bool, *args: str) -> str:
+def run_python(code: str, cwd: Path, with_library: bool, *args: str, stderr: bool = False) -> str:
+    """Run ``code`` in a fresh Python process in ``cwd``, as a user with or without the library;
+    its standard output (and error, if asked)."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_MODULES_CACHE=str(cwd / "modules"))
     if with_library:
         env["PYTHONPATH"] = str(ROOT)
     else:
         code = BLOCKER + code
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-4000:]
-    return done.stdout
+    return done.stdout + (done.stderr if stderr else "")
 
 
 def python_blocks(markdown: str) -> list[str]:
@@ -174,3 +178,22 @@ def test_model_card_snippets_run_as_written(checkpoints):
         assert blocks and str(checkpoint) in blocks[0]
         output = run_python("\n".join(blocks), work, with_library=False)
         assert "'entities'" in output
+
+
+def test_loading_a_checkpoint_gives_no_false_torchvision_warning(checkpoints):
+    """transformers warns that "torchvision backend is not available" when an image processor has
+    no torchvision variant (the timm wrapper's), even with torchvision installed: not on our loads."""
+    made, work = checkpoints
+    code = textwrap.dedent(
+        """
+        import sys
+        import torchvision  # installed: a warning that it is not available would be false
+        from transformers import AutoProcessor, pipeline
+        AutoProcessor.from_pretrained(sys.argv[1], trust_remote_code=True)
+        pipeline(model=sys.argv[1], trust_remote_code=True)
+        print("loaded")
+        """
+    )
+    for with_library in (True, False):
+        output = run_python(code, work, with_library, str(made["ner"]), stderr=True)
+        assert "loaded" in output and "torchvision backend is not available" not in output
