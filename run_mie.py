@@ -16,6 +16,8 @@ head for MNRE and JMERE (and the word-pair demo). The pieces live beside this sc
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import logging
 import sys
@@ -204,6 +206,10 @@ class MIETrainingArguments(TrainingArguments):
 
 # -- arguments ----------------------------------------------------------------------------------
 
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, MIETrainingArguments)
+# [CLS] word [SEP] context [SEP]: the fewest tokens that still read one word and one context token.
+MIN_MAX_LENGTH = 5
+
 
 def config_to_flags(config: dict) -> list[str]:
     """A JSON config -> command-line flags, so that later flags override it."""
@@ -220,16 +226,81 @@ def config_to_flags(config: dict) -> list[str]:
     return flags
 
 
+class UsageError(ValueError):
+    """A command line or config file that run_mie.py cannot use; the message says what to change.
+    From the command line it is one line on standard error, not a traceback."""
+
+
+def flag_names() -> set[str]:
+    """Every flag of run_mie.py: the fields of its three argument classes."""
+    return {field.name for arguments in ARGUMENT_CLASSES for field in dataclasses.fields(arguments) if field.init}
+
+
+def unknown_flag_error(flag: str, where: str = "") -> UsageError:
+    name = flag.lstrip("-").partition("=")[0]
+    close = difflib.get_close_matches(name, sorted(flag_names()), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(f'--{match}' for match in close)}? " if close else ""
+    return UsageError(f"{where}unknown flag --{name}: {hint}`python run_mie.py --help` lists the flags.")
+
+
+def read_config_file(path: str) -> dict:
+    """A JSON config file of flags; an unreadable file, broken JSON or an unknown key names the file (and line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read this config file ({error}).") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(
+            f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg}); fix the config file."
+        ) from None
+    if not isinstance(config, dict):
+        raise UsageError(f'{path}: a config file holds one JSON object of flags, e.g. {{"alpha": 0.2}}.')
+    for key in config:
+        if key not in flag_names():
+            raise unknown_flag_error(key, where=f"{path}: ")
+    return config
+
+
+def check_model_path(name_or_path: str | None) -> None:
+    """A ``--model_name_or_path`` that is meant as a folder (absolute, relative with ./ or ../, or with
+    more than one /) must be one: otherwise transformers reports a failed Hub lookup."""
+    if name_or_path is None or Path(name_or_path).is_dir():
+        return
+    if Path(name_or_path).exists():
+        raise UsageError(f"--model_name_or_path {name_or_path} is a file: give the folder of a checkpoint.")
+    looks_like_a_path = (
+        Path(name_or_path).is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1
+    )
+    if looks_like_a_path:
+        raise UsageError(
+            f"--model_name_or_path {name_or_path}: no such folder. Give the folder of a checkpoint that "
+            "run_mie.py saved, or a Hub id such as org/shapca-twitter17."
+        )
+
+
 def parse_arguments(argv: list[str] | None = None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith(".json"):
-        with open(argv[0], encoding="utf-8") as handle:
-            argv = config_to_flags(json.load(handle)) + argv[1:]
+        argv = config_to_flags(read_config_file(argv[0])) + argv[1:]
     # No abbreviations: a misspelt flag (--num_train_epoch) is an error, not another option.
-    parser = HfArgumentParser((ModelArguments, DataArguments, MIETrainingArguments), allow_abbrev=False)
+    parser = HfArgumentParser(ARGUMENT_CLASSES, allow_abbrev=False)
+    _, unknown = parser.parse_known_args(argv)
+    flags = [word for word in unknown if word.startswith("-")]
+    if flags:
+        raise unknown_flag_error(flags[0])
+    if unknown:
+        raise UsageError(f"unexpected value(s) {unknown}: a value follows its flag, e.g. --alpha 0.2.")
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     # The config class's own check, before any data is read (the model is built much later).
     ShapCAConfig.check_numbers(model_args.config_switches())
+    check_model_path(model_args.model_name_or_path)
+    if data_args.max_length < MIN_MAX_LENGTH:
+        raise UsageError(
+            f"--max_length {data_args.max_length} cannot hold a word and its context: "
+            f"[CLS] word [SEP] context [SEP] needs at least {MIN_MAX_LENGTH} tokens (the corpus configs use 128)."
+        )
     return model_args, data_args, training_args
 
 
@@ -314,6 +385,19 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     return path
 
 
+def check_checkpoint_task(checkpoint: str, task: str, corpus: str) -> None:
+    """A trained checkpoint is scored or trained on further only on a corpus of its own kind: a CRF
+    tagger on a NER corpus, a word-pair model on MNRE, JMERE or the word-pair demo."""
+    kind = getattr(AutoConfig.from_pretrained(checkpoint), "task", None)
+    wanted = "ner" if task == "ner" else "word_pair"
+    if kind != wanted:
+        kinds = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
+        raise UsageError(
+            f"{checkpoint} is a {kinds.get(kind, repr(kind))} checkpoint and {corpus} is a {task} corpus: the tasks "
+            f"differ. Give a {kinds[wanted]} checkpoint for {corpus}, or a corpus of the checkpoint's task."
+        )
+
+
 def train_and_evaluate(model_args, data_args, training_args) -> dict:
     """One run: build, train with early stopping on dev F1, score dev and test, write everything."""
     output_dir = Path(training_args.output_dir)
@@ -334,6 +418,8 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         torch.set_num_threads(training_args.torch_num_threads)
     set_seed(training_args.seed)
     task = corpus_task(data_args.corpus, data_args.demo_flavour)
+    if model_args.model_name_or_path:
+        check_checkpoint_task(model_args.model_name_or_path, task, data_args.corpus)
     demo = dict(
         flavour=data_args.demo_flavour,
         seed=data_args.demo_seed,
@@ -460,4 +546,7 @@ def run(model_args, data_args, training_args) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UsageError as error:
+        sys.exit(f"run_mie.py: error: {error}")

@@ -23,8 +23,6 @@ without it is an interrupted run, which is removed and run again from scratch.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import json
 import re
@@ -115,14 +113,10 @@ def check_flags(grid: dict, valid_flags: set[str]) -> None:
 
 
 def run_mie_flags() -> set[str]:
-    """The flags ``run_mie.py`` accepts, read from its ``--help`` (so this follows its command line)."""
+    """The flags ``run_mie.py`` accepts (the fields of its argument classes)."""
     import run_mie
 
-    text = io.StringIO()
-    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
-        run_mie.main(["--help"])
-    names = set(re.findall(r"(?<![\w-])--([\w-]+)", text.getvalue()))
-    return {name for name in names if "-" not in name} - {"help"}  # the dashed spellings are aliases
+    return run_mie.flag_names()
 
 
 def value_label(value) -> str:

@@ -209,10 +209,57 @@ def test_resume_true_without_a_checkpoint_starts_over(tmp_path, caplog):
 
 
 def test_abbreviated_flags_are_refused():
-    with pytest.raises(ValueError, match=r"not used by the HfArgumentParser: \['--num_train_epoch', '1'\]"):
+    with pytest.raises(run_mie.UsageError, match="unknown flag --num_train_epoch: did you mean --num_train_epochs"):
         run_mie.parse_arguments(["--num_train_epoch", "1"])
-    with pytest.raises(ValueError, match="--alph"):
+    with pytest.raises(run_mie.UsageError, match="unknown flag --alph: did you mean --alpha"):
         run_mie.parse_arguments([str(ROOT / "configs" / "demo.json"), "--alph", "0.1"])
+
+
+def test_a_misspelt_flag_is_one_line_naming_the_closest_flags():
+    command = [sys.executable, "run_mie.py", "configs/demo.json", "--alpah", "0.3"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert (
+        last
+        == "run_mie.py: error: unknown flag --alpah: did you mean --alpha? `python run_mie.py --help` lists the flags."
+    )
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [('{"corpus": "demo",\n "alpha": 0.2,,}', r"bad\.json:2:15: not valid JSON"),
+     ('{"corpus": "demo", "alpah": 0.2}', r"bad\.json: unknown flag --alpah: did you mean --alpha"),
+     ('["--alpha", "0.2"]', r"bad\.json: a config file holds one JSON object")],
+)  # fmt: skip
+def test_a_bad_config_file_is_named_with_its_line(tmp_path, content, message):
+    (tmp_path / "bad.json").write_text(content)
+    with pytest.raises(run_mie.UsageError, match=message):
+        run_mie.parse_arguments([str(tmp_path / "bad.json")])
+
+
+@pytest.mark.parametrize("value", ["4", "0"])
+def test_a_max_length_too_small_for_a_word_and_a_context_is_refused(value):
+    with pytest.raises(run_mie.UsageError, match=f"--max_length {value} cannot hold a word and its context"):
+        run_mie.parse_arguments([str(ROOT / "configs" / "demo.json"), "--max_length", value])
+    run_mie.parse_arguments([str(ROOT / "configs" / "demo.json"), "--max_length", "5"])  # the smallest that reads
+
+
+def test_a_missing_checkpoint_folder_is_named(tmp_path):
+    missing = tmp_path / "no_such_run"
+    with pytest.raises(run_mie.UsageError, match="no_such_run: no such folder"):
+        run_mie.parse_arguments(["--model_name_or_path", str(missing), "--do_eval", "true"])
+
+
+@pytest.mark.parametrize("kind, flavour", [("word_pair", "ner"), ("ner", "word_pair")])
+def test_scoring_a_checkpoint_on_a_corpus_of_another_task_says_the_tasks_differ(tmp_path, kind, flavour):
+    from conftest import tiny_config
+
+    tiny_config(kind).save_pretrained(tmp_path / "checkpoint")
+    flags = ["--model_name_or_path", str(tmp_path / "checkpoint"), "--do_train", "false", "--do_eval", "true",
+             "--corpus", "demo", "--demo_flavour", flavour, "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    with pytest.raises(run_mie.UsageError, match="the tasks differ"):
+        run_mie.main(flags)
 
 
 @pytest.mark.parametrize(
