@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .images import ImageReadError, load_image
-from .input_files import FileFormatError, check_image_id, read_text_lines
+from .input_files import FileFormatError, check_image_id, check_text, read_text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ def read_context_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
             raise ContextFormatError(
                 path, number, f"not valid JSON ({error.msg}); expected one object per line."
             ) from None
+        except RecursionError:
+            raise ContextFormatError(
+                path, number, "JSON nested too deeply to read; expected one object per line."
+            ) from None
         if not isinstance(record, dict) or not isinstance(record.get("image_id"), str) or "context" not in record:
             raise ContextFormatError(
                 path,
@@ -71,6 +75,7 @@ def read_context_lines(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
                 f"'context' is a {type(record['context']).__name__} ({record['context']!r}); "
                 "expected a string, the text that describes the image.",
             )
+        check_text(path, number, record["context"], "'context'", ContextFormatError)
         check_image_id(path, number, record["image_id"], ContextFormatError)
         yield number, record
 

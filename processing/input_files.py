@@ -39,6 +39,32 @@ def read_text_lines(path: str | os.PathLike, error: type[FileFormatError]) -> It
             yield number, line
 
 
+def check_text(path: str | os.PathLike, line: int, text, what: str, error: type[FileFormatError]) -> None:
+    """Raise ``error`` unless ``text`` is a string that UTF-8 can hold: a JSON escape such as
+    ``\\ud800`` alone (half of a surrogate pair) decodes to a string no tokenizer or file can take."""
+    if not isinstance(text, str):
+        raise error(path, line, f"{what} is a {type(text).__name__} ({text!r}); expected a string.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as problem:
+        raise error(
+            path,
+            line,
+            f"{what} holds a lone surrogate {text[problem.start]!r} at character {problem.start + 1}, which is "
+            "not text: a \\ud800-\\udfff escape must be half of a pair; fix or remove it.",
+        ) from None
+
+
+def check_words(path: str | os.PathLike, line: int, words, error: type[FileFormatError]) -> None:
+    """Raise ``error`` unless ``words`` is a non-empty list of non-empty strings."""
+    if not isinstance(words, list) or not words:
+        shown = f"a {type(words).__name__}" if not isinstance(words, list) else "an empty list"
+        raise error(path, line, f'the words are {shown}; expected a non-empty list of words, e.g. ["so", "proud"].')
+    for index, word in enumerate(words):
+        check_text(path, line, word, f"word {index}", error)
+        if not word:
+            raise error(path, line, f"word {index} is empty; expected a non-empty string.")
+
 
 def check_image_id(path: str | os.PathLike, line: int, image_id, error: type[FileFormatError]) -> None:
     """Raise ``error`` unless ``image_id`` is the name of a file directly inside the image folder.

@@ -14,7 +14,7 @@ from conftest import (
 )
 from huggingface_hub import DatasetCard
 
-from processing.contexts import ContextStore
+from processing.contexts import ContextFormatError, ContextStore
 from processing.corpora import CorpusFormatError, export_corpus, load_corpus
 
 
@@ -97,6 +97,31 @@ def test_mnre_reads_literals_and_the_spaced_dev_file(tmp_path):
 
 @pytest.mark.parametrize(
     "line, message",
+    [("{'token': 'Bo and Cy wed', 'h': {'pos': [0, 1]}, 't': {'pos': [2, 3]}, 'img_id': 'x', 'relation': 'None'}",
+      "the words are a str"),
+     ("{'token': [], 'h': {'pos': [0, 1]}, 't': {'pos': [2, 3]}, 'img_id': 'x', 'relation': 'None'}",
+      "the words are an empty list"),
+     ("{'token': ['Bo', 'and', 'Cy'], 'h': {'pos': [0, 1, 2]}, 't': {'pos': [2, 3]}, 'img_id': 'x', 'relation': 'None'}",
+      r"head pos is \[0, 1, 2\]; expected \[start, end\]"),
+     ("{'token': ['Bo', 'and', 'Cy'], 'h': {'pos': [1]}, 't': {'pos': [2, 3]}, 'img_id': 'x', 'relation': 'None'}",
+      r"head pos is \[1\]"),
+     ("{'token': ['Bo', 'and', 'Cy'], 'h': {'pos': [0, 1]}, 't': {'pos': 3}, 'img_id': 'x', 'relation': 'None'}",
+      "tail pos is 3"),
+     ("{'token': ['Bo', 'and', 'Cy'], 'h': {'pos': [0, 1]}, 't': {'pos': [0, 1]}, 'img_id': 'x', 'relation': 'None'}",
+      r"head and tail are the same span \[0, 1\]"),
+     ("{'token': ['Bo', '\\ud800', 'Cy'], 'h': {'pos': [0, 1]}, 't': {'pos': [2, 3]}, 'img_id': 'x', 'relation': 'None'}",
+      "word 1 holds a lone surrogate"),
+     ("{'token': " + "[" * 5000 + "]" * 5000 + "}", "expected a dict literal")],
+)  # fmt: skip
+def test_mnre_malformed_lines_name_file_line_and_field(tmp_path, line, message):
+    data = write_mnre(tmp_path / "mnre")
+    (data / "mnre_test.txt").write_text("\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match=f"mnre_test.txt:2: .*{message}"):
+        load_corpus("mnre", data, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    "line, message",
     [
         (
             "{'token': ['a'], 'h': {'pos': [0, 2]}, 't': {'pos': [0, 1]}, 'img_id': 'x', 'relation': 'None'}",
@@ -142,6 +167,40 @@ def test_jmere_errors(tmp_path):
     (data / "test.json").write_text("[{")
     with pytest.raises(CorpusFormatError, match="test.json:1: not valid JSON"):
         load_corpus("jmere", data, cache_dir=tmp_path / "cache2")
+
+
+def jmere_case(change):
+    def edit(items):
+        change(items[0])
+        return json.dumps(items)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [(jmere_case(lambda item: item.update(token=[])), "item:1: the words are an empty list"),
+     (jmere_case(lambda item: item["label_list"][0][0]["beg_ent"].update(pos=[0, 1, 2])),
+      r"item:1: beg_ent pos is \[0, 1, 2\]; expected \[start, end\]"),
+     (jmere_case(lambda item: item["label_list"][0][0]["sec_ent"].pop("tags")), "item:1: sec_ent has no tags"),
+     (jmere_case(lambda item: item["label_list"][0][0].update(sec_ent=dict(item["label_list"][0][0]["beg_ent"]))),
+      r"item:1: a present_in relation from span \[0, 1\] to itself"),
+     (lambda items: "[" * 100000 + "]" * 100000, "test.json:1: JSON nested too deeply")],
+)  # fmt: skip
+def test_jmere_malformed_items_name_file_item_and_field(tmp_path, edit, message):
+    data = write_jmere(tmp_path / "jmere")
+    (data / "test.json").write_text(edit(json.loads((data / "test.json").read_text())))
+    with pytest.raises(CorpusFormatError, match=message):
+        load_corpus("jmere", data, cache_dir=tmp_path / "cache")
+
+
+def test_a_lone_surrogate_in_a_context_line_names_the_file_and_line(tmp_path):
+    contexts = write_contexts(tmp_path / "contexts.jsonl", ["j1.jpg", "j2.jpg", "j3.jpg", "j4.jpg"])
+    lines = contexts.read_text().splitlines()
+    lines[1] = lines[1].replace("a picture", "a \\ud800 picture")
+    contexts.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ContextFormatError, match=r"contexts.jsonl:2: 'context' holds a lone surrogate"):
+        load_corpus("jmere", write_jmere(tmp_path / "jmere"), context_files=[contexts], cache_dir=tmp_path / "cache")
 
 
 def test_unknown_corpus_and_missing_folder(tmp_path):

@@ -142,6 +142,14 @@ class MIEBuilder(datasets.GeneratorBasedBuilder):
             yield Key(0, index), example
 
 
+def read_pos(path, line: int, pos, num_words: int, what: str) -> tuple[int, int]:
+    """A ``pos`` field, ``[start, end)`` in word indices, checked: two integers, a span inside the sentence."""
+    if not isinstance(pos, (list, tuple)) or len(pos) != 2:
+        raise CorpusFormatError(path, line, f"{what} pos is {pos!r}; expected [start, end], two word indices.")
+    check_span(path, line, *pos, num_words, what)
+    return pos[0], pos[1]
+
+
 def check_span(path, line: int, start, end, num_words: int, what: str) -> None:
     """Raise a `CorpusFormatError` unless ``[start, end)`` is a non-empty span inside the sentence."""
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= num_words):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import datasets
 
-from ..input_files import check_image_id, read_text_lines
-from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
+from ..input_files import check_image_id, check_words, read_text_lines
+from .base import SPAN, CorpusFormatError, MIEBuilder, read_pos
 
 JMERE_ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 JMERE_RELATIONS = (
@@ -33,6 +33,7 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
         raise CorpusFormatError(
             path, number, f"expected token, img_id and label_list of beg_ent/sec_ent/relation ({error!r})."
         ) from None
+    check_words(path, number, words, CorpusFormatError)
     check_image_id(path, number, image_id, CorpusFormatError)
 
     index: dict[tuple[int, int], dict] = {}
@@ -42,8 +43,12 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
             raise CorpusFormatError(path, number, f"unknown relation {relation!r}; expected one of {JMERE_RELATIONS}.")
         ends = []
         for entity, role in ((head, "beg_ent"), (tail, "sec_ent")):
-            start, end = entity["pos"]
-            check_span(path, number, start, end, len(words), role)
+            missing = [key for key in ("pos", "tags") if not isinstance(entity, dict) or key not in entity]
+            if missing:
+                raise CorpusFormatError(
+                    path, number, f"{role} has no {' and no '.join(missing)}; expected pos and tags."
+                )
+            start, end = read_pos(path, number, entity["pos"], len(words), role)
             entity_type = str(entity["tags"]).upper()
             if entity_type not in JMERE_ENTITY_TYPES:
                 raise CorpusFormatError(
@@ -55,6 +60,12 @@ def parse_jmere_example(path, number: int, record: dict) -> dict:
                     path, number, f"span [{start}, {end}) has two types: {known['type']} and {entity_type}."
                 )
             ends.append((start, end))
+        if ends[0] == ends[1]:
+            raise CorpusFormatError(
+                path,
+                number,
+                f"a {relation} relation from span {list(ends[0])} to itself; a relation needs two entities.",
+            )
         triples.append((*ends, relation))
 
     entities = sorted(index.values(), key=lambda entity: (entity["start"], entity["end"]))
@@ -80,6 +91,8 @@ def read_jmere(path: Path):
         raise CorpusFormatError(
             path, error.lineno, f"not valid JSON ({error.msg}); expected a list of examples."
         ) from None
+    except RecursionError:
+        raise CorpusFormatError(path, 1, "JSON nested too deeply to read; expected a list of examples.") from None
     if not isinstance(records, list):
         raise CorpusFormatError(path, 1, "expected a JSON list of examples.")
     for number, record in enumerate(records, start=1):

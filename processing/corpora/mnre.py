@@ -10,8 +10,8 @@ from pathlib import Path
 
 import datasets
 
-from ..input_files import check_image_id, read_text_lines
-from .base import SPAN, CorpusFormatError, MIEBuilder, check_span
+from ..input_files import check_image_id, check_words, read_text_lines
+from .base import SPAN, CorpusFormatError, MIEBuilder, read_pos
 
 MNRE_RELATIONS = (
     "None",
@@ -49,17 +49,19 @@ def read_mnre(path: Path):
             record = ast.literal_eval(line)
             words, head, tail = record["token"], record["h"]["pos"], record["t"]["pos"]
             relation, image_id = record["relation"], record["img_id"]
-        except (ValueError, SyntaxError, KeyError, TypeError) as error:
+        except (ValueError, SyntaxError, KeyError, TypeError, RecursionError, MemoryError) as error:
             raise CorpusFormatError(
                 path, number, f"expected a dict literal with token, h.pos, t.pos, img_id, relation ({error!r})."
             ) from None
+        check_words(path, number, words, CorpusFormatError)
         check_image_id(path, number, image_id, CorpusFormatError)
         if relation not in MNRE_RELATIONS:
+            raise CorpusFormatError(path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}.")
+        head, tail = read_pos(path, number, head, len(words), "head"), read_pos(path, number, tail, len(words), "tail")
+        if head == tail:
             raise CorpusFormatError(
-                path, number, f"unknown relation {relation!r}; expected one of {MNRE_RELATIONS}."
+                path, number, f"head and tail are the same span {list(head)}; a relation needs two entities."
             )
-        check_span(path, number, *head, len(words), "head")
-        check_span(path, number, *tail, len(words), "tail")
         yield (
             number,
             {
