@@ -34,6 +34,7 @@ from transformers.integrations import is_tensorboard_available
 from modeling_shapca import MODEL_FOR_TASK, ShapCAConfig
 from processing import ShapCADataCollator
 from processing.corpora import corpus_task, load_corpus
+from processing.input_files import FileFormatError, check_text, check_words
 from trainer_mie import MIETrainer
 from utils_mie import (
     OutputDirLock,
@@ -350,8 +351,15 @@ def load_new_examples(path: str) -> list[dict]:
             raise ValueError(f"{path}:{number}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}:{number}: not a JSON object ({error.msg}).") from None
+        except RecursionError:
+            raise ValueError(f"{path}:{number}: not a JSON object (nested too deeply).") from None
         if not isinstance(row, dict) or not isinstance(row.get("words"), list):
             raise ValueError(f"{path}:{number}: expected an object with a 'words' list (and optional image, context).")
+        check_words(path, number, row["words"], FileFormatError)
+        if row.get("context") is not None:
+            check_text(path, number, row["context"], "'context'", FileFormatError)
+        if row.get("image") is not None and not isinstance(row["image"], str):
+            raise FileFormatError(path, number, f"'image' is a {type(row['image']).__name__}; expected a path.")
         rows.append({"words": row["words"], "image": row.get("image"), "context": row.get("context")})
     return rows
 

@@ -4,7 +4,8 @@
     >>> load_image("photo.jpg").mode
     'RGB'
 
-`load_image` takes a path, a PIL image, a numpy array or the bytes of an image file. Images
+`load_image` takes a path, a PIL image, a numpy array or the bytes of an image file (not a
+URL: that is refused with a message). Images
 with more than 8 bits per pixel (16-bit PNGs, 32-bit integer or float TIFFs) are scaled to
 8 bits from their full range, not clipped. A file that cannot be read (missing, truncated,
 not an image, larger than PIL's decompression-bomb limit) raises `ImageReadError`, which
@@ -68,6 +69,11 @@ def load_image(source) -> Image.Image:
         return to_rgb(source, "PIL image")
     if isinstance(source, np.ndarray):
         return to_rgb(image_from_array(source), "array")
+    if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
+        raise ImageReadError(
+            f"Cannot read image {source}: images are read from files, not URLs. Download it first, or pass its "
+            "bytes or a PIL image."
+        )
     if isinstance(source, (str, os.PathLike)):
         return read_image_file(source, str(source))
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -99,6 +105,8 @@ def read_image_file(file, name: str) -> Image.Image:
 
 def to_rgb(image: Image.Image, name: str) -> Image.Image:
     """``image`` in 8-bit RGB; modes with more than 8 bits per pixel are scaled, not clipped."""
+    if not image.width or not image.height:
+        raise ImageReadError(f"Cannot read image {name}: it is {image.width} x {image.height} pixels, empty.")
     if image.mode in WHITE_OF_MODE:
         image = Image.fromarray(to_8_bits(np.asarray(image), WHITE_OF_MODE[image.mode], name))
     return image.convert("RGB")
@@ -108,6 +116,8 @@ def image_from_array(array: np.ndarray) -> Image.Image:
     """A PIL image (L, RGB or RGBA) of an ``H x W``, ``H x W x 3`` or ``H x W x 4`` array."""
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise ImageReadError(f"Cannot read image array of shape {array.shape}; expected H x W, H x W x 3 or H x W x 4.")
+    if not array.shape[0] or not array.shape[1]:
+        raise ImageReadError(f"Cannot read image array of shape {array.shape}: it has no pixels.")
     if array.dtype == np.uint8:
         return Image.fromarray(np.ascontiguousarray(array))
     if array.dtype == np.uint16:

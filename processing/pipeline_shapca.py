@@ -65,6 +65,36 @@ def join_words(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return " ".join(words), offsets
 
 
+def _check_text(text: str, what: str) -> None:
+    """A lone surrogate (``"\\ud800"``, half of a pair) is not text: no tokenizer can read it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as problem:
+        raise ValueError(
+            f"The {what} holds a lone surrogate {text[problem.start]!r} at character {problem.start + 1}, which is "
+            "not text; remove it or give the whole pair."
+        ) from None
+
+
+def _check_context(context) -> None:
+    if context is not None:
+        if not isinstance(context, str):
+            raise TypeError(f"context must be a string, got {type(context).__name__}.")
+        _check_text(context, "context")
+
+
+def _words_example(words, image, context) -> dict:
+    """A pre-split text, ``{"words": [...]}``, -> an example."""
+    bad = [w for w in words if not isinstance(w, str) or not w.strip()] if isinstance(words, (list, tuple)) else []
+    if not isinstance(words, (list, tuple)) or not words or bad:
+        raise TypeError(f"'words' must be a non-empty list of non-empty strings (got {bad[:3] or words!r}); "
+                        f"accepted inputs: {INPUT_FORMS}.")  # fmt: skip
+    _check_text(" ".join(words), "words")
+    _check_context(context)
+    text, offsets = join_words(list(words))
+    return {"text": text, "words": list(words), "offsets": offsets, "image": image, "context": context}
+
+
 def _example(item, image=None, context=None) -> dict:
     """One input in any accepted form -> ``{"text", "words", "offsets", "image", "context"}``."""
     if isinstance(item, dict):
@@ -73,16 +103,13 @@ def _example(item, image=None, context=None) -> dict:
             raise ValueError(f"An input dict needs exactly one of 'text' or 'words' (got keys {sorted(item)}); "
                              f"accepted inputs: {INPUT_FORMS}.")  # fmt: skip
         image, context = item.get("image", image), item.get("context", context)
-        item = item["text"] if "text" in item else item["words"]
-        if not isinstance(item, str):
-            if not isinstance(item, (list, tuple)) or not all(isinstance(word, str) for word in item):
-                raise TypeError(f"'words' must be a list of strings; accepted inputs: {INPUT_FORMS}.")
-            text, offsets = join_words(list(item))
-            return {"text": text, "words": list(item), "offsets": offsets, "image": image, "context": context}
+        if "words" in item:
+            return _words_example(item["words"], image, context)
+        item = item["text"]
     if not isinstance(item, str):
         raise TypeError(f"Cannot read an input of type {type(item).__name__}; accepted inputs: {INPUT_FORMS}.")
-    if context is not None and not isinstance(context, str):
-        raise TypeError(f"context must be a string, got {type(context).__name__}.")
+    _check_text(item, "text")
+    _check_context(context)
     words, offsets = split_words(item)
     if not words:
         raise ValueError("The input text has no words: give a non-empty text.")

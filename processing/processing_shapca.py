@@ -19,6 +19,7 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 
 from .decoding import IGNORE, decode
+from .images import load_image
 from .pos import get_tagger, pos_ids
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,8 @@ class ShapCAProcessor(ProcessorMixin):
     # -- images -------------------------------------------------------------------------------
 
     def _pixel_values(self, images: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
-        present = [image for image in images if image is not None]
+        # Every image goes through the one loader, whatever its form: 16-bit, grayscale, arrays, paths.
+        present = [load_image(image) for image in images if image is not None]
         image_mask = torch.tensor([image is not None for image in images], dtype=torch.long)
         if present:
             pixels = self.image_processor(present, return_tensors="pt")["pixel_values"]

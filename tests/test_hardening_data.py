@@ -41,7 +41,7 @@ def write_jmere_one_item_per_line(folder):
 LATIN1_CASES = {  # corpus -> (writer, file, UTF-8 word, its Latin-1 bytes, line of that word)
     "twitter2017": (write_twitter, "train.txt", b"Barcelona", b"Barcel\xf3na", 5),
     "mnre": (write_mnre, "mnre_train.txt", b"'relation': 'None'", b"'relation': 'N\xf6ne'", 2),
-    "jmere": (write_jmere_one_item_per_line, "train.json", b"\"opens\"", b"\"\xf6pens\"", 3),
+    "jmere": (write_jmere_one_item_per_line, "train.json", b'"opens"', b'"\xf6pens"', 3),
 }
 
 
@@ -307,3 +307,27 @@ def test_unknown_corpus_name_is_a_value_error_listing_the_valid_names(tmp_path):
         corpus_task("twitter2019")
     with pytest.raises(ValueError, match=rf"Unknown corpus 'twitter2019'; choose one of {VALID_NAMES}"):
         load_corpus("twitter2019", tmp_path)
+
+
+# -- issue 18, second round: images and inputs that crashed or misled -------------------------
+
+
+@pytest.mark.parametrize("source", [np.zeros((0, 0, 3), dtype=np.uint8), np.zeros((0, 5), dtype=np.uint8)])
+def test_an_image_without_pixels_is_refused_by_the_loader_and_the_processor(processor, source):
+    with pytest.raises(ImageReadError, match="has no pixels"):
+        load_image(source)
+    with pytest.raises(ImageReadError, match="has no pixels"):  # not a ZeroDivisionError in the image processor
+        processor([["hi"]], context=["x"], images=[source])
+
+
+def test_a_16_bit_pil_image_given_to_the_processor_goes_through_the_loader(processor):
+    grey = Image.fromarray(np.full((64, 64), 20000, dtype=np.uint16))
+    assert grey.mode.startswith("I")
+    pixels = processor([["hi"]], context=["x"], images=[grey])["pixel_values"][0]
+    white = processor([["hi"]], context=["x"], images=[Image.new("RGB", (64, 64), "white")])["pixel_values"][0]
+    assert float(pixels.max() - pixels.min()) < 1e-6 and float(pixels.max()) < float(white.max())
+
+
+def test_an_image_url_is_refused_plainly():
+    with pytest.raises(ImageReadError, match="images are read from files, not URLs"):
+        load_image("https://example.com/photo.jpg")

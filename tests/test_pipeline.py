@@ -225,3 +225,16 @@ def test_evaluation_scores_every_word_of_a_long_sentence(ner_checkpoint, tmp_pat
     correct = sum((e["start"], e["end"], e["type"]) in found for e in record["gold"])
     assert results["test_recall"] == pytest.approx(correct / 40)
     assert results["test_precision"] == pytest.approx(correct / len(record["pred"]))
+
+
+@pytest.mark.parametrize(
+    "inputs, error, message",
+    [("so proud of \ud800 Jordan", ValueError, r"The text holds a lone surrogate '\\ud800' at character 13"),
+     ({"text": "so proud", "context": "a \udfff man"}, ValueError, "The context holds a lone surrogate"),
+     ({"words": ["so", 5, None]}, TypeError, r"'words' must be a non-empty list of non-empty strings \(got \[5, None\]\)"),
+     ({"words": ["so", "proud"], "context": 42}, TypeError, "context must be a string, got int"),
+     ({"text": "so proud", "context": 42}, TypeError, "context must be a string, got int")],
+)  # fmt: skip
+def test_inputs_that_are_not_text_are_named(inputs, error, message):
+    with pytest.raises(error, match=message):
+        examples_from_inputs(inputs)

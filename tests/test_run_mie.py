@@ -266,7 +266,11 @@ def test_scoring_a_checkpoint_on_a_corpus_of_another_task_says_the_tasks_differ(
     "content, message",
     [(b'{"words": ["a"]}\n\xff\xfe{"words": ["b"]}\n', r"new\.jsonl:2: not UTF-8"),
      (b'{"words": ["a"]}\n{"words": ["b"\n', r"new\.jsonl:2: not a JSON object"),
-     (b'{"words": "a b"}\n', r"new\.jsonl:1: expected an object with a 'words' list")],
+     (b'{"words": "a b"}\n', r"new\.jsonl:1: expected an object with a 'words' list"),
+     (b'{"words": ["a"]}\n{"words": ["so", 5, null]}\n', r"new\.jsonl:2: word 1 is a int \(5\); expected a string"),
+     (b'{"words": ["a"], "context": 42}\n', r"new\.jsonl:1: 'context' is a int \(42\); expected a string"),
+     (b'{"words": ["a"], "context": "x \\ud800"}\n', r"new\.jsonl:1: 'context' holds a lone surrogate"),
+     (b'{"words": ["a"], "image": 7}\n', r"new\.jsonl:1: 'image' is a int; expected a path")],
 )  # fmt: skip
 def test_predict_file_errors_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "new.jsonl"
