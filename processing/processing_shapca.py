@@ -234,7 +234,10 @@ class ShapCAProcessor(ProcessorMixin):
         words, is_batch = _as_batch(words)
         if not is_batch:
             context = None if context is None else [context]
-            images = None if images is None else [images]
+            # One example's image: the image itself, or a list holding it (`images=[image]`).
+            if isinstance(images, (list, tuple)) and len(images) != 1:
+                raise ValueError(f"One example takes one image, got {len(images)}.")
+            images = None if images is None else list(images) if isinstance(images, (list, tuple)) else [images]
             pos, word_labels, grid_labels = (
                 [value] if value is not None else None for value in (pos, word_labels, grid_labels)
             )
