@@ -125,6 +125,12 @@ class ShapCAConfig(PreTrainedConfig):
         "head_dropout": (0.0, 1.0),
     }
 
+    # The sizes of the model's parts: each a positive integer.
+    POSITIVE_SIZES: ClassVar[tuple[str, ...]] = (
+        "fusion_hidden_size", "fusion_num_heads", "num_pos_tags", "feature_embedding_size", "max_words",
+        "head_hidden_size",
+    )  # fmt: skip
+
     @classmethod
     def check_numbers(cls, settings: dict) -> None:
         """Reject a float setting of ``settings`` that is not a finite number within its bounds
@@ -134,7 +140,9 @@ class ShapCAConfig(PreTrainedConfig):
                 continue
             value = settings[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+                raise TypeError(
+                    f"{name} must be a number, got {value!r} ({type(value).__name__}) (in a checkpoint: its config.json)."
+                )
             if not math.isfinite(value) or not low <= value < high:
                 raise ValueError(f"{name} must be a finite number in [{low}, {high}), got {value!r}.")
         if settings.get("tau", 1.0) == 0:
@@ -153,6 +161,12 @@ class ShapCAConfig(PreTrainedConfig):
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+        for name in self.POSITIVE_SIZES:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"{name} must be a positive integer, got {value!r} (in a checkpoint: its config.json)."
+                )
         if self.fusion_hidden_size % self.fusion_num_heads:
             raise ValueError(
                 f"fusion_hidden_size ({self.fusion_hidden_size}) must be divisible by fusion_num_heads "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
@@ -116,6 +117,16 @@ class ShapCAPreTrainedModel(PreTrainedModel):
             auto_map.setdefault("AutoModel", f"{base_model.__module__.rsplit('.', 1)[-1]}.{base_model.__name__}")
             self.config.auto_map = auto_map
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as error:  # the bare message names neither the file nor the fix
+            raise OSError(
+                f"The weights of {pretrained_model_name_or_path} (model.safetensors) cannot be read ({error}): "
+                "the file is damaged or incomplete, e.g. a copy or download cut short. Copy or download it again."
+            ) from error
 
     def _init_weights(self, module):
         if isinstance(module, CRFTagger):

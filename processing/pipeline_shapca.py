@@ -44,6 +44,8 @@ WORD = re.compile(r"\S+")
 # The task name under which a checkpoint carries this pipeline (`config.custom_pipelines`); not one
 # of the names the library registers, so that with the library imported those load without remote code.
 CHECKPOINT_TASK = "multimodal-information-extraction"
+# The pipeline task of each kind of checkpoint (``config.task``).
+TASK_OF_KIND = {"ner": "multimodal-ner", "word_pair": "multimodal-relation-extraction"}
 INPUT_FORMS = (
     "a text (str), a dict {'text': str} or {'words': [str, ...]} with optional 'image' and 'context', "
     "or a list of texts or of such dicts"
@@ -155,6 +157,10 @@ class MultimodalExtractionPipeline(Pipeline):
 
     def __init__(self, *args, context_store=None, context_generator=None, **kwargs):
         super().__init__(*args, **kwargs)
+        wanted = TASK_OF_KIND[self.model.config.task]
+        if self.task in TASK_OF_KIND.values() and self.task != wanted:
+            kind = "a CRF tagger (NER)" if self.model.config.task == "ner" else "a word-pair (relation)"
+            raise ValueError(f"This is {kind} checkpoint: load it with pipeline({wanted!r}, ...), not {self.task!r}.")
         if context_store is not None and not isinstance(context_store, ContextStore):
             paths = [context_store] if isinstance(context_store, (str, os.PathLike)) else context_store
             context_store = ContextStore(paths, missing_context="empty")
@@ -269,7 +275,7 @@ def save_checkpoint(model, processor, save_directory, **kwargs) -> None:
     save_pipeline_code(save_directory)
 
 
-for _task in ("multimodal-ner", "multimodal-relation-extraction"):
+for _task in TASK_OF_KIND.values():
     PIPELINE_REGISTRY.register_pipeline(
         _task, pipeline_class=MultimodalExtractionPipeline, pt_model=AutoModelForTokenClassification, type="multimodal"
     )

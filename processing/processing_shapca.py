@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from functools import cached_property
 
 import numpy as np
@@ -108,6 +109,13 @@ class ShapCAProcessor(ProcessorMixin):
         # transformers asks every image processor for a torchvision variant first and, finding none
         # for the timm wrapper's (it only has the PIL one), warns on every load that "torchvision
         # backend is not available" although it is. That warning is wrong here: leave it out.
+        folder = Path(str(pretrained_model_name_or_path))
+        if folder.is_dir() and not (folder / kwargs.get("subfolder", "") / "processor_config.json").is_file():
+            raise OSError(
+                f"{folder} has no processor_config.json: it holds a model without its processor (tokenizer, "
+                "image processor, POS tagger, max_length). Save the processor with the model, as run_mie.py "
+                "does, or copy processor_config.json and the tokenizer files from the run it came from."
+            )
         with _without_warning(_AUTO_IMAGE_LOGGER, "Requested torchvision backend is not available"):
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 

@@ -303,3 +303,44 @@ def test_output_shapley_values_method_choice_and_missing_contexts(pair_config):
     assert model(**inputs).shapley_context_text is None  # off by default
     with pytest.raises(ValueError, match="shapley_method must be one of"):
         model(**inputs, output_shapley_values=True, shapley_method="sampled")
+
+
+# -- issue 18, second round: a damaged checkpoint names the file and the field -------------------
+
+
+@pytest.mark.parametrize(
+    "field, value, error, message",
+    [("alpha", "abc", TypeError, r"alpha must be a number, got 'abc' \(str\) \(in a checkpoint: its config.json\)"),
+     ("fusion_num_heads", 0, ValueError, r"fusion_num_heads must be a positive integer, got 0"),
+     ("head_hidden_size", -3, ValueError, r"head_hidden_size must be a positive integer, got -3")],
+)  # fmt: skip
+def test_a_config_json_with_a_bad_setting_names_it(tmp_path, field, value, error, message):
+    import json
+
+    from transformers import AutoConfig
+
+    tiny_config("ner").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config[field] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Exception, match=message) as raised:
+        AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(raised.value, error) or isinstance(raised.value.__cause__, error)
+
+
+def test_truncated_weights_name_the_file_and_the_fix(tmp_path):
+    build_model(tiny_config("ner")).save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(OSError, match=r"model.safetensors\) cannot be read .* damaged or incomplete"):
+        ShapCAForTokenClassification.from_pretrained(tmp_path)
+
+
+def test_a_folder_without_the_processor_files_says_what_is_missing(tmp_path):
+    from transformers import AutoProcessor
+
+    import processing  # noqa: F401  (registers the processor)
+
+    build_model(tiny_config("ner")).save_pretrained(tmp_path)
+    with pytest.raises(OSError, match="has no processor_config.json: it holds a model without its processor"):
+        AutoProcessor.from_pretrained(tmp_path)

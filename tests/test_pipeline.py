@@ -238,3 +238,12 @@ def test_evaluation_scores_every_word_of_a_long_sentence(ner_checkpoint, tmp_pat
 def test_inputs_that_are_not_text_are_named(inputs, error, message):
     with pytest.raises(error, match=message):
         examples_from_inputs(inputs)
+
+
+def test_a_checkpoint_loaded_with_the_other_task_names_the_right_one(ner_checkpoint, pair_checkpoint):
+    with pytest.raises(
+        ValueError, match=r"word-pair \(relation\) checkpoint: load it with pipeline\('multimodal-relation"
+    ):
+        pipeline("multimodal-ner", model=str(pair_checkpoint))
+    with pytest.raises(ValueError, match=r"CRF tagger \(NER\) checkpoint: load it with pipeline\('multimodal-ner'"):
+        pipeline("multimodal-relation-extraction", model=str(ner_checkpoint))
