@@ -37,6 +37,7 @@ from experiments.grid import (
     config_changed,
     expand_grid,
     is_finished,
+    last_error_line,
     load_grid,
     override_flags,
     parse_overrides,
@@ -144,8 +145,10 @@ def run_on_ray(ray, todo: list, grid: dict, output_dir: Path, args: argparse.Nam
             results = ray.get(done)
         except ray.exceptions.RayError as error:
             status[run.name] = "failed"
-            reason = str(error).strip().splitlines()[-1]
-            logger.error("FAILED %s: %s\n  log: %s", run.name, reason, output_dir / run.name / LOG_FILE)
+            # Ray's own message is often "The worker died unexpectedly"; the run's log says why.
+            log = output_dir / run.name / LOG_FILE
+            reason = last_error_line(log) or str(error).strip().splitlines()[-1]
+            logger.error("FAILED %s: %s\n  log: %s", run.name, reason, log)
             continue
         status[run.name] = "finished"
         scores = ", ".join(f"{key} {results[key]:.4f}" for key in ("eval_f1", "test_f1") if key in results)

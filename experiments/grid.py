@@ -112,6 +112,15 @@ def check_flags(grid: dict, valid_flags: set[str]) -> None:
         )
 
 
+def last_error_line(log: Path) -> str | None:
+    """The last line of a run's log that names an exception (``ValueError: ...``), or None."""
+    if not log.is_file():
+        return None
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    errors = [line.strip() for line in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b.*", line.strip())]
+    return errors[-1] if errors else None
+
+
 def run_mie_flags() -> set[str]:
     """The flags ``run_mie.py`` accepts (the fields of its argument classes)."""
     import run_mie

@@ -16,6 +16,7 @@ from experiments.grid import (
     RUN_FILE,
     check_flags,
     expand_grid,
+    last_error_line,
     load_grid,
     override_flags,
     parse_overrides,
@@ -456,3 +457,21 @@ def test_report_names_a_results_file_it_cannot_read(tmp_path):
     (folder / "all_results.json").write_text('{"test_f1": 0.')
     with pytest.raises(ValueError, match=r"alpha=0/all_results\.json is not valid JSON"):
         load_runs(tmp_path / "grid")
+
+
+def test_last_error_line_of_a_run_log(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("step 1\nTraceback (most recent call last):\n  File x\nValueError: alpha must be positive\nbye\n")
+    assert last_error_line(log) == "ValueError: alpha must be positive"
+    assert last_error_line(tmp_path / "missing.log") is None
+
+
+def test_a_failed_run_reports_the_reason_from_its_log(ray_session, tmp_path, caplog):
+    import run_grid
+
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"base_config": str(ROOT / "configs" / "demo.json"), "axes": {"max_length": [4]}}))
+    with caplog.at_level("ERROR", logger="run_grid"):
+        status = run_grid.main([str(grid), "--output_dir", str(tmp_path / "runs"), *TINY])
+    assert status == {"max_length=4": "failed"}
+    assert "FAILED max_length=4: run_mie.UsageError: --max_length 4 cannot hold a word and its context" in caplog.text
