@@ -27,7 +27,9 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -138,6 +140,18 @@ def run_on_ray(ray, todo: list, grid: dict, output_dir: Path, args: argparse.Nam
         config_path = prepare_run_folder(run, output_dir / run.name, grid)
         pending[task.remote(str(config_path), os.getcwd(), args.save_checkpoints)] = run
     status = {}
+    try:
+        _wait_for_runs(ray, pending, status, output_dir)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see main): stop the runs, even on a cluster that stays up
+        for reference in pending:
+            ray.cancel(reference, force=True)
+        logger.error("Interrupted: %d run(s) stopped. Start the grid again to run them.", len(pending))
+        raise
+    return status
+
+
+def _wait_for_runs(ray, pending: dict, status: dict, output_dir: Path) -> None:
+    """Collect the runs as they end, into ``status``; ``pending`` keeps those still running."""
     while pending:
         [done], _ = ray.wait(list(pending), num_returns=1)
         run = pending.pop(done)
@@ -153,7 +167,10 @@ def run_on_ray(ray, todo: list, grid: dict, output_dir: Path, args: argparse.Nam
         status[run.name] = "finished"
         scores = ", ".join(f"{key} {results[key]:.4f}" for key in ("eval_f1", "test_f1") if key in results)
         logger.info("finished %s (%d left): %s", run.name, len(pending), scores)
-    return status
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, str]:
@@ -181,9 +198,15 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
 
     ray = import_ray()
     started = start_ray(ray, args)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM (a scheduler, `kill`) stops the runs as Ctrl-C does, instead of orphaning Ray's
+    # workers. Set after Ray starts: Ray's own handler would abort the driver.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         status.update(run_on_ray(ray, todo, grid, output_dir, args))
     finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if started:
             ray.shutdown()
     failed = [name for name, state in status.items() if state == "failed"]

@@ -475,3 +475,42 @@ def test_a_failed_run_reports_the_reason_from_its_log(ray_session, tmp_path, cap
         status = run_grid.main([str(grid), "--output_dir", str(tmp_path / "runs"), *TINY])
     assert status == {"max_length=4": "failed"}
     assert "FAILED max_length=4: run_mie.UsageError: --max_length 4 cannot hold a word and its context" in caplog.text
+
+
+def test_a_terminated_grid_stops_its_runs(tmp_path):
+    """SIGTERM to run_grid.py (a scheduler, `kill`) stops the Ray worker that trains, not only the driver."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("ray", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"base_config": str(ROOT / "configs" / "demo.json"), "axes": {"seed": [1]}}))
+    lock = tmp_path / "runs" / "seed=1" / ".run_mie.lock"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", RAY_worker_niceness="0")
+    command = [sys.executable, "run_grid.py", str(grid), "--output_dir", str(tmp_path / "runs"), "--num_cpus", "1",
+               "--cache_dir", str(tmp_path / "cache"), "--demo_train_size", "56", "--num_train_epochs", "1000"]  # fmt: skip
+    driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not lock.is_file() and time.time() < deadline and driver.poll() is None:
+            time.sleep(1)
+        assert lock.is_file(), "the run never started"
+        worker = int(lock.read_text().split()[0])
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(timeout=120) != 0
+        assert "Interrupted: 1 run(s) stopped" in driver.stderr.read()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"the Ray worker {worker} still runs after the grid was terminated")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
