@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -135,12 +136,11 @@ def run_on_ray(ray, todo: list, grid: dict, output_dir: Path, args: argparse.Nam
     # Ray's default worker reuse: a CPU worker runs one run after another (run_mie.main is re-entrant,
     # and the imports are paid once); a GPU worker exits after each run, so its GPU memory is freed.
     task = ray.remote(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial, max_retries=0)(train_one)
-    pending = {}
-    for run in todo:
-        config_path = prepare_run_folder(run, output_dir / run.name, grid)
-        pending[task.remote(str(config_path), os.getcwd(), args.save_checkpoints)] = run
-    status = {}
+    pending, status = {}, {}
     try:
+        for run in todo:
+            config_path = prepare_run_folder(run, output_dir / run.name, grid)
+            pending[task.remote(str(config_path), os.getcwd(), args.save_checkpoints)] = run
         _wait_for_runs(ray, pending, status, output_dir)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see main): stop the runs, even on a cluster that stays up
         for reference in pending:
@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     grid = override_flags(load_grid(args.grid), args.overrides)
     # Each run computes with the cores it is given, and its run_config.json says so: rerun directly,
     # it uses the same number of threads, hence sums in the same order (see the README).
-    grid["flags"].setdefault("torch_num_threads", max(1, int(args.cpus_per_trial)))
+    base = json.loads(Path(grid["base_config"]).read_text(encoding="utf-8"))
+    if "torch_num_threads" not in base and "torch_num_threads" not in grid["axes"][0]:  # a choice already made stays
+        grid["flags"].setdefault("torch_num_threads", max(1, int(args.cpus_per_trial)))
     check_flags(grid, run_mie_flags())
     runs = select_runs(expand_grid(grid), args.only)
     output_dir = Path(args.output_dir).resolve()
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     try:
         status.update(run_on_ray(ray, todo, grid, output_dir, args))
     finally:
-        if on_main_thread:
+        if on_main_thread and previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if started:
             ray.shutdown()

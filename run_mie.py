@@ -259,7 +259,7 @@ def read_config_file(path: str) -> dict:
     if not isinstance(config, dict):
         raise UsageError(f'{path}: a config file holds one JSON object of flags, e.g. {{"alpha": 0.2}}.')
     for key in config:
-        if key not in flag_names():
+        if key.replace("-", "_") not in flag_names():  # the parser takes dashed spellings too
             raise unknown_flag_error(key, where=f"{path}: ")
     return config
 

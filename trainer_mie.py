@@ -23,6 +23,8 @@ NOT_MODEL_INPUTS = ("spans", "overflow_to_sample_mapping", "word_offset")
 
 def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
     """Pad the word axes of ``(B, W)`` or ``(B, W, W)`` to ``size`` with -100 (so batches concatenate)."""
+    if tensor.shape[-1] > size:  # padding by a negative amount would cut words off silently
+        raise ValueError(f"Predictions of {tensor.shape[-1]} words do not fit max_words={size}; raise max_words.")
     padding = []
     for _ in range(tensor.dim() - 1):
         padding = [0, size - tensor.shape[-1 - len(padding) // 2]] + padding
@@ -90,15 +92,15 @@ class MIETrainer(Trainer):
         # scored row by row against the dataset, so evaluation keeps its order.
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
-    def _get_dataloader(
-        self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
-    ):
+    def _get_dataloader(self, *args, is_training: bool = False, **kwargs):
         # Evaluation and prediction read long texts in windows; training reads each text once, cut.
         collator = self.data_collator
-        if not is_training and dataclasses.is_dataclass(collator):
+        if not is_training:
+            if not hasattr(collator, "return_overflowing_tokens"):
+                raise TypeError("MIETrainer evaluates with a ShapCADataCollator (it reads long texts in windows).")
             self.data_collator = dataclasses.replace(collator, return_overflowing_tokens=True)
         try:
-            return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
+            return super()._get_dataloader(*args, is_training=is_training, **kwargs)
         finally:
             self.data_collator = collator
 

@@ -20,8 +20,8 @@ from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer, BertT
 from metrics import load_metric
 from modeling_shapca import MODEL_FOR_TASK
 from processing import ShapCAProcessor
-from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS
 from processing.contexts import read_context_lines
+from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS
 from processing.corpora.demo import PAIR_RELATIONS
 from processing.decoding import IGNORE, bio_entities, structures_from_predictions
 from processing.wordpair import MRE_ENTITY, MRE_NO_RELATION, encode_grid, grid_label_names, unencodable_items
@@ -394,8 +394,15 @@ def run_environment(training_args) -> dict:
         "torch_num_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {name: importlib.metadata.version(name) for name in ENVIRONMENT_PACKAGES},
+        "versions": {name: package_version(name) for name in ENVIRONMENT_PACKAGES},
     }
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def cpu_name() -> str:

@@ -117,6 +117,8 @@ def last_error_line(log: Path) -> str | None:
     if not log.is_file():
         return None
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    tracebacks = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    lines = lines[tracebacks[-1] :] if tracebacks else lines  # the last failure's lines only
     errors = [line.strip() for line in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b.*", line.strip())]
     return errors[-1] if errors else None
 

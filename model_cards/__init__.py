@@ -85,6 +85,15 @@ def text_encoder(config) -> str:
     return f"{text.model_type}, {text.num_hidden_layers} layers of {text.hidden_size}, random init"
 
 
+def image_encoder(vision_config) -> str:
+    """The backbone's name: a timm architecture, else the checkpoint it came from, else its model type."""
+    return (
+        getattr(vision_config, "architecture", None)
+        or getattr(vision_config, "_name_or_path", "")
+        or vision_config.model_type
+    )
+
+
 def context_line(data: dict) -> str:
     """How many examples of each split had a bridging context, and where the contexts came from."""
     with_context = data["with_context"]
@@ -135,7 +144,9 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
     trained, the scored checkpoint of one that did not), so that they run as they stand.
     """
     trained = training_args.do_train
-    location = training_args.hub_model_id or (training_args.output_dir if trained else data["checkpoint"])
+    location = training_args.hub_model_id or (
+        training_args.output_dir if trained or not data["checkpoint"] else data["checkpoint"]
+    )
     name = training_args.hub_model_id or Path(training_args.output_dir).name
     scores, speed = split_results(results)
     head = "CRF" if config.task == "ner" else "word-pair contrastive" if config.wordpair_contrastive else "word-pair"
@@ -161,7 +172,7 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         data_dir=data["data_dir"],
         examples=data["examples"],
         text_encoder=text_encoder(config),
-        image_encoder=f"`{config.vision_config.architecture}`" if config.use_image else "none (w/o Image)",
+        image_encoder=f"`{image_encoder(config.vision_config)}`" if config.use_image else "none (w/o Image)",
         contexts=context_line(data),
         head=head,
         settings=model_settings(config),

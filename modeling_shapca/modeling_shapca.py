@@ -253,10 +253,12 @@ class ShapCAModel(ShapCAPreTrainedModel):
         config = self.config
         if config.alignment_loss == "none":
             return zero, zero
-        if config.alignment_global_batch and dist.is_available() and dist.is_initialized():
+        # Only while training: evaluation reads long texts in windows, so processes can hold
+        # different row counts, which all_gather cannot take.
+        if config.alignment_global_batch and self.training and dist.is_available() and dist.is_initialized():
             text_embeds, context_embeds = gather_with_grad(text_embeds), gather_with_grad(context_embeds)
             # masks travel as integers (the gloo backend has no bool); every process has the same
-            # batch size per step (the Trainer's distributed sampler pads the last batch).
+            # batch size per training step (the Trainer's distributed sampler pads the last batch).
             has_context = gather_with_grad(has_context.long()).bool()
             has_image = gather_with_grad(has_image.long()).bool()
             image_embeds = gather_with_grad(image_embeds) if image_embeds is not None else None

@@ -159,6 +159,8 @@ def decode(
     ``windows``: the processor's ``overflow_to_sample_mapping`` and ``word_offset`` when the rows are
     windows of long texts; their predictions are joined (`join_windows`) before stage 2.
     """
+    if windows is not None and spans is not None:
+        raise ValueError("A given pair (spans) is read whole: encode it without return_overflowing_tokens.")
     predictions = predictions_from_logits(model, logits, word_mask, spans)
     if windows is not None:
         return structures_from_predictions(
@@ -193,8 +195,9 @@ def join_windows(
     """
     examples = int(sample_mapping.max()) + 1 if len(sample_mapping) else 0
     if "relation_mass" in predictions:
-        first = torch.zeros(examples, dtype=torch.long).scatter_reduce(
-            0, sample_mapping, torch.arange(len(sample_mapping)), reduce="amin", include_self=False
+        device = sample_mapping.device
+        first = torch.zeros(examples, dtype=torch.long, device=device).scatter_reduce(
+            0, sample_mapping, torch.arange(len(sample_mapping), device=device), reduce="amin", include_self=False
         )
         return {"relation_mass": predictions["relation_mass"][first]}
     ids = predictions["ids"]

@@ -58,7 +58,8 @@ def load_image(source) -> Image.Image:
 
     Args:
         source: a path (``str`` or ``os.PathLike``), a `PIL.Image.Image`, a numpy array
-            (``H x W``, ``H x W x 3`` or ``H x W x 4``; ``uint8``, ``uint16``, or float in ``[0, 1]``)
+            (``H x W``, ``H x W x 3`` or ``H x W x 4``, or channels first; ``uint8``, ``uint16``, or float
+            in ``[0, 1]``), a torch tensor of the same
             or the bytes of an image file. None is the caller's business (no image).
 
     Raises:
@@ -67,6 +68,8 @@ def load_image(source) -> Image.Image:
     """
     if isinstance(source, Image.Image):
         return to_rgb(source, "PIL image")
+    if hasattr(source, "detach") and hasattr(source, "numpy"):  # a torch tensor, as image processors take
+        source = source.detach().cpu().numpy()
     if isinstance(source, np.ndarray):
         return to_rgb(image_from_array(source), "array")
     if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
@@ -113,7 +116,10 @@ def to_rgb(image: Image.Image, name: str) -> Image.Image:
 
 
 def image_from_array(array: np.ndarray) -> Image.Image:
-    """A PIL image (L, RGB or RGBA) of an ``H x W``, ``H x W x 3`` or ``H x W x 4`` array."""
+    """A PIL image (L, RGB or RGBA) of an ``H x W``, ``H x W x 3`` or ``H x W x 4`` array (channels
+    first, ``1|3|4 x H x W`` as torchvision and image processors use, are moved last)."""
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (3, 4):
+        array = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise ImageReadError(f"Cannot read image array of shape {array.shape}; expected H x W, H x W x 3 or H x W x 4.")
     if not array.shape[0] or not array.shape[1]:

@@ -87,7 +87,7 @@ def _check_context(context) -> None:
 
 def _words_example(words, image, context) -> dict:
     """A pre-split text, ``{"words": [...]}``, -> an example."""
-    bad = [w for w in words if not isinstance(w, str) or not w.strip()] if isinstance(words, (list, tuple)) else []
+    bad = [w for w in words if not isinstance(w, str) or not w] if isinstance(words, (list, tuple)) else []
     if not isinstance(words, (list, tuple)) or not words or bad:
         raise TypeError(f"'words' must be a non-empty list of non-empty strings (got {bad[:3] or words!r}); "
                         f"accepted inputs: {INPUT_FORMS}.")  # fmt: skip

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -110,7 +110,7 @@ class ShapCAProcessor(ProcessorMixin):
         # for the timm wrapper's (it only has the PIL one), warns on every load that "torchvision
         # backend is not available" although it is. That warning is wrong here: leave it out.
         folder = Path(str(pretrained_model_name_or_path))
-        if folder.is_dir() and not (folder / kwargs.get("subfolder", "") / "processor_config.json").is_file():
+        if folder.is_dir() and not (folder / (kwargs.get("subfolder") or "") / "processor_config.json").is_file():
             raise OSError(
                 f"{folder} has no processor_config.json: it holds a model without its processor (tokenizer, "
                 "image processor, POS tagger, max_length). Save the processor with the model, as run_mie.py "

@@ -40,6 +40,11 @@ MNRE_RELATIONS = (
 )
 
 
+def join_surrogate_pairs(text: str) -> str:
+    """``"\\ud83d\\ude00"`` (a pair of surrogate halves) -> ``"😀"``; a lone half stays as it is."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+
+
 def read_mnre(path: Path):
     """Yield ``(line number, {"words", "head", "tail", "relation", "image_id"})`` per line."""
     for number, line in read_text_lines(path, CorpusFormatError):
@@ -53,6 +58,8 @@ def read_mnre(path: Path):
             raise CorpusFormatError(
                 path, number, f"expected a dict literal with token, h.pos, t.pos, img_id, relation ({error!r})."
             ) from None
+        if isinstance(words, list):  # a Python literal leaves "\\ud83d\\ude00" as two halves: join each pair
+            words = [join_surrogate_pairs(word) if isinstance(word, str) else word for word in words]
         check_words(path, number, words, CorpusFormatError)
         check_image_id(path, number, image_id, CorpusFormatError)
         if relation not in MNRE_RELATIONS:
