@@ -50,6 +50,7 @@ from utils_mie import (
     prepare_split,
     read_results,
     run_environment,
+    select_none_weight,
     summarise_seeds,
     write_jsonl,
     write_text_atomic,
@@ -187,6 +188,14 @@ class MIETrainingArguments(TrainingArguments):
             "help": "CPU threads of torch's operators (default: torch's choice, one per core; run_grid.py "
             "gives each run its --cpus_per_trial). Part of what a result depends on: recorded in "
             "all_results.json under 'environment'."
+        },
+    )
+    select_mre_none_weight: bool = field(
+        default=False,
+        metadata={
+            "help": "MNRE: after training, choose on dev the weight of None against the relations in the decision "
+            "of a given pair (mre_none_weight; 1.0, the default, is the paper's argmax), keep it in the checkpoint "
+            "and score with it. all_results.json also gives the F1 at 1.0 (eval_f1_none_weight_1, test_...)."
         },
     )
     report_to: None | str | list[str] = None
@@ -426,6 +435,11 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         torch.set_num_threads(training_args.torch_num_threads)
     set_seed(training_args.seed)
     task = corpus_task(data_args.corpus, data_args.demo_flavour)
+    if training_args.select_mre_none_weight and (task != "mre" or not training_args.do_eval):
+        raise UsageError(
+            f"--select_mre_none_weight chooses how a given pair (MNRE) is decided, on dev: it needs --corpus mnre "
+            f"and --do_eval true (got {data_args.corpus} and do_eval {training_args.do_eval})."
+        )
     if model_args.model_name_or_path:
         check_checkpoint_task(model_args.model_name_or_path, task, data_args.corpus)
     demo = dict(
@@ -494,18 +508,33 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     results: dict = {}
     if training_args.do_train:
         outcome = trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
-        trainer.save_model()
+        results.update(outcome.metrics)
+    if training_args.select_mre_none_weight:
+        dev_f1 = select_none_weight(trainer.predict(prepared["validation"]), model.config.id2label, relation_names)
+        model.config.mre_none_weight = next(iter(dev_f1))
+        trainer.compute_metrics = partial(trainer.compute_metrics, none_weight=model.config.mre_none_weight)
+        logger.info("None weight chosen on dev: %s (dev F1 %.4f; %.4f at 1.0, the paper's argmax)",
+                    model.config.mre_none_weight, dev_f1[model.config.mre_none_weight], dev_f1[1.0])  # fmt: skip
+        results["mre_none_weight"] = model.config.mre_none_weight
+    if training_args.do_train:
+        trainer.save_model()  # after the None weight is chosen: the checkpoint decides as the run scored
         trainer.log_metrics("train", outcome.metrics)
         trainer.save_metrics("train", outcome.metrics, combined=False)
-        results.update(outcome.metrics)
     if training_args.do_eval:
         for split, prefix in (("validation", "eval"), ("test", "test")):
             output = trainer.predict(prepared[split], metric_key_prefix=prefix)
+            if training_args.select_mre_none_weight:
+                at_one = compute_metrics(
+                    output, task=task, id2label=model.config.id2label, relation_names=relation_names
+                )
+                output.metrics[f"{prefix}_f1_none_weight_1"] = at_one["f1"]
             trainer.log_metrics(prefix, output.metrics)
             trainer.save_metrics(prefix, output.metrics, combined=False)
             results.update(output.metrics)
             if trainer.is_world_process_zero():
-                structures = decoded_structures(output.predictions, model.config.id2label, task)
+                structures = decoded_structures(
+                    output.predictions, model.config.id2label, task, getattr(model.config, "mre_none_weight", 1.0)
+                )
                 records = prediction_records(prepared[split], structures, task, model.config.id2label)
                 write_jsonl(output_dir / f"predictions_{split}.jsonl", records)
     results["environment"] = run_environment(training_args)

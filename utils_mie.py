@@ -286,14 +286,31 @@ def prepare_split(
 # -- metrics and records ------------------------------------------------------------------------
 
 
-def decoded_structures(predictions, id2label: dict, task: str) -> list[dict]:
-    """Structures from the arrays `MIETrainer.prediction_step` gathers (see `processing.decoding`)."""
+def decoded_structures(predictions, id2label: dict, task: str, none_weight: float = 1.0) -> list[dict]:
+    """Structures from the arrays `MIETrainer.prediction_step` gathers (see `processing.decoding`);
+    ``none_weight``: the weight of ``None`` in the decision of a given pair (MNRE)."""
     if task == "mre":
-        return structures_from_predictions({"relation_mass": predictions}, id2label, "word_pair", [])
+        return structures_from_predictions({"relation_mass": predictions}, id2label, "word_pair", [], none_weight)
     ids, scores = predictions
     return structures_from_predictions(
         {"ids": ids, "scores": scores}, id2label, "ner" if task == "ner" else "word_pair"
     )
+
+
+# The weights of `None` tried by `select_none_weight`: 1 (the paper's argmax) and around it.
+NONE_WEIGHTS = tuple(round(0.05 * step, 2) for step in range(1, 41))
+
+
+def select_none_weight(prediction: EvalPrediction, id2label: dict, relation_names: Sequence[str]) -> dict[float, float]:
+    """Dev F1 of the given-pair decision (MNRE) for each weight of ``None`` in `NONE_WEIGHTS`, best first
+    (ties go to the weight nearest 1, the paper's rule)."""
+    f1 = {
+        weight: compute_metrics(
+            prediction, task="mre", id2label=id2label, relation_names=relation_names, none_weight=weight
+        )["f1"]
+        for weight in NONE_WEIGHTS
+    }
+    return dict(sorted(f1.items(), key=lambda item: (-item[1], abs(item[0] - 1.0))))
 
 
 def _rows(array: np.ndarray) -> list[list[int]]:
@@ -302,16 +319,21 @@ def _rows(array: np.ndarray) -> list[list[int]]:
 
 
 def compute_metrics(
-    prediction: EvalPrediction, *, task: str, id2label: dict, relation_names: Sequence[str] = ()
+    prediction: EvalPrediction,
+    *,
+    task: str,
+    id2label: dict,
+    relation_names: Sequence[str] = (),
+    none_weight: float = 1.0,
 ) -> dict:
     """The task's scores (an `evaluate` module in ``metrics/``) of the gathered predictions.
 
     ``label_ids`` are the gold tags of every word (NER), the gold relation ids (MRE, over ``relation_names``) or
     the gold ``(entities, relations)`` arrays (joint extraction); ``predictions`` are what
-    `MIETrainer.prediction_step` returns.
+    `MIETrainer.prediction_step` returns. ``none_weight``: see `decoded_structures`.
     """
     id2label = {int(key): value for key, value in id2label.items()}
-    structures = decoded_structures(prediction.predictions, id2label, task)
+    structures = decoded_structures(prediction.predictions, id2label, task, none_weight)
     metric = load_metric(task)
     if task == "ner":
         gold = [[id2label[int(t)] for t in row if t != IGNORE] for row in prediction.label_ids]

@@ -178,8 +178,15 @@ class ShapCAConfig(PreTrainedConfig):
 class ShapCAWordPairConfig(ShapCAConfig):
     r"""
     Configuration of [`ShapCAForWordPairTagging`] (relation extraction, joint entity-relation
-    extraction): the same fields as [`ShapCAConfig`], under a model type of its own so that each
-    Auto class maps a word-pair checkpoint to the word-pair classes.
+    extraction): the fields of [`ShapCAConfig`], under a model type of its own so that each
+    Auto class maps a word-pair checkpoint to the word-pair classes, and one of its own:
+
+    Args:
+        mre_none_weight (`float`, defaults to 1.0):
+            Relation extraction of a given pair (MNRE): the weight of `None` against the relations
+            when the pair's label is the argmax of the probabilities summed between the two spans.
+            1.0 is the paper's argmax; below 1 a relation wins more often. `run_mie.py
+            --select_mre_none_weight true` chooses it on dev after training.
 
     Example:
 
@@ -192,6 +199,13 @@ class ShapCAWordPairConfig(ShapCAConfig):
 
     model_type = "shapca_word_pair"
     task: ClassVar[str] = "word_pair"
+
+    mre_none_weight: float = 1.0
+
+    NUMBER_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        **ShapCAConfig.NUMBER_BOUNDS,
+        "mre_none_weight": (0.0, math.inf),
+    }
 
 
 __all__ = ["ShapCAConfig", "ShapCAWordPairConfig"]

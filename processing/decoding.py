@@ -94,6 +94,7 @@ def structures_from_predictions(
     id2label: Mapping[int, str],
     task: str,
     num_words: Sequence[int] | None = None,
+    none_weight: float = 1.0,
 ) -> list[dict]:
     """Stage 2: the structures of each example from the arrays of `predictions_from_logits`.
 
@@ -117,7 +118,7 @@ def structures_from_predictions(
     if "relation_mass" in arrays:
         results = []
         for mass in arrays["relation_mass"]:
-            relation, score = mre_relation_from_sums(mass[:-1], bool(mass[-1]), id2label)
+            relation, score = mre_relation_from_sums(mass[:-1], bool(mass[-1]), id2label, none_weight)
             results.append({"relation": relation, "score": round(score, 4)})
         return results
     ids, scores = arrays["ids"], arrays.get("scores")
@@ -162,6 +163,9 @@ def decode(
     if windows is not None and spans is not None:
         raise ValueError("A given pair (spans) is read whole: encode it without return_overflowing_tokens.")
     predictions = predictions_from_logits(model, logits, word_mask, spans)
+    if spans is not None:
+        weight = getattr(model.config, "mre_none_weight", 1.0)
+        return structures_from_predictions(predictions, model.config.id2label, "word_pair", [], weight)
     if windows is not None:
         return structures_from_predictions(
             join_windows(predictions, *windows), model.config.id2label, model.config.task

@@ -150,22 +150,26 @@ def cross_cells(head: Mapping, tail: Mapping) -> tuple[slice, slice, bool]:
     return slice(first["start"], first["end"]), slice(second["start"], second["end"]), forward
 
 
-def mre_relation_from_sums(summed: np.ndarray, forward: bool, id2label: Mapping[int, str]) -> tuple[str, float]:
+def mre_relation_from_sums(
+    summed: np.ndarray, forward: bool, id2label: Mapping[int, str], none_weight: float = 1.0
+) -> tuple[str, float]:
     """The relation of a (head, tail) pair from ``summed``, the per-label sums of ``P^final``
     over the cells between the two spans (``forward``: the head comes first).
 
-    Returns ``(relation, share)``: the argmax over MNRE's ``None`` (grid ``none``) and the
-    relations read in the head's direction, and its share of the summed probability.
+    Returns ``(relation, share)``: the argmax over MNRE's ``None`` (grid ``none``, its sum times
+    ``none_weight``) and the relations read in the head's direction, and its share of the summed
+    probability. ``none_weight`` 1 is the paper's argmax; below 1 a relation wins more often.
     """
     summed = np.asarray(summed, dtype=np.float64)
     relation_labels = _relation_labels(id2label.values())
-    candidates = {MRE_NO_RELATION: summed[_label_id(id2label, NONE)]}
+    candidates = {MRE_NO_RELATION: none_weight * summed[_label_id(id2label, NONE)]}
     for label_id, label in id2label.items():
         if label in relation_labels and label.endswith(REVERSED) != forward:
             candidates[label.removesuffix(REVERSED)] = summed[int(label_id)]
     relation = max(candidates, key=candidates.get)
     total = summed.sum()
-    return relation, float(candidates[relation] / total) if total > 0 else 0.0
+    share = summed[_label_id(id2label, NONE)] if relation == MRE_NO_RELATION else candidates[relation]
+    return relation, float(share / total) if total > 0 else 0.0
 
 
 def _label_id(id2label: Mapping[int, str], label: str) -> int:

@@ -14,6 +14,7 @@ from PIL import Image
 from transformers import AutoModelForTokenClassification
 
 import run_mie
+from utils_mie import NONE_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 # run_mie configs (the grid files beside them are run_grid.py's, tested in test_experiments.py).
@@ -400,3 +401,27 @@ def test_a_loss_that_turns_nan_stops_training_with_its_step(tmp_path, monkeypatc
     monkeypatch.setattr(ShapCAForTokenClassification, "forward", nan_from_the_second_step)
     with pytest.raises(FloatingPointError, match=r"training loss is nan at step 2 \(loss_main .*loss_semantic"):
         small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--do_eval", "false")
+
+
+def test_mnre_run_chooses_the_none_weight_on_dev_and_keeps_it_in_the_checkpoint(tmp_path):
+    from conftest import write_contexts, write_mnre
+
+    data = write_mnre(tmp_path / "mnre")
+    contexts = write_contexts(tmp_path / "contexts.jsonl", ["a1.jpg", "b1.jpg", "c1.jpg"])
+    tiny_text = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
+                 "max_position_embeddings": 64}  # fmt: skip
+    out = tmp_path / "out"
+    flags = ["--corpus", "mnre", "--data_dir", str(data), "--context_files", str(contexts), "--use_image", "false",
+             "--pos_tagger", "none", "--text_config", json.dumps(tiny_text), "--head_hidden_size", "16",
+             "--feature_embedding_size", "8", "--fusion_num_heads", "2", "--num_train_epochs", "1",
+             "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--report_to", "none",
+             "--do_train", "true", "--do_eval", "true", "--select_mre_none_weight", "true"]  # fmt: skip
+    results = run_mie.main(flags)
+    weight = results["mre_none_weight"]
+    assert weight in NONE_WEIGHTS
+    assert {"eval_f1_none_weight_1", "test_f1_none_weight_1", "test_f1"} <= results.keys()
+    assert json.loads((out / "config.json").read_text())["mre_none_weight"] == weight
+
+    # Only a given-pair corpus has a None weight to choose.
+    with pytest.raises(run_mie.UsageError, match="select_mre_none_weight .* needs --corpus mnre"):
+        small_run("demo.json", tmp_path, "--select_mre_none_weight", "true")

@@ -84,6 +84,11 @@ def test_mre_relation_sums_cross_cells_in_the_head_direction():
     first, second = structures_from_predictions({"relation_mass": mass}, id2label, "word_pair", [])
     assert first["relation"] == "/per/org/member_of" and first["score"] == pytest.approx(0.6)  # share of the mass
     assert second["relation"] == "None"
+    # A lighter None lets the forward relation win; the score stays the share of the unweighted mass.
+    _, lighter = structures_from_predictions({"relation_mass": mass}, id2label, "word_pair", [], none_weight=0.3)
+    assert lighter["relation"] == "/per/org/member_of" and lighter["score"] == pytest.approx(0.1 / 1.0)
+    _, heavier = structures_from_predictions({"relation_mass": mass}, id2label, "word_pair", [], none_weight=0.34)
+    assert heavier["relation"] == "None" and heavier["score"] == pytest.approx(0.3)
 
 
 def overlapping(entities):
