@@ -147,10 +147,12 @@ class MIETrainer(Trainer):
         if "overflow_to_sample_mapping" in inputs:  # rows are windows: one row per example again
             predictions = join_windows(predictions, inputs["overflow_to_sample_mapping"], inputs["word_offset"])
         if "relation_mass" in predictions:  # a given pair (MNRE)
-            return loss, predictions["relation_mass"], inputs["gold_relation"]
+            return loss, predictions["relation_mass"], inputs.get("gold_relation")
         decoded = (pad_to(predictions["ids"], self.max_words).int(), pad_to(predictions["scores"], self.max_words))
         if "gold_entities" in inputs:  # joint extraction: the gold structures themselves
             return loss, decoded, (inputs["gold_entities"], inputs["gold_relations"])
+        if "gold_tags" not in inputs:  # new examples (run_mie.py --do_predict): no gold to score
+            return loss, decoded, None
         return loss, decoded, pad_to(inputs["gold_tags"], self.max_words).int()
 
     def _save(self, output_dir: str | None = None, state_dict=None):

@@ -126,7 +126,7 @@ def build_model(model_args, labels: list[str], task: str, processor: ShapCAProce
     if model_args.model_name_or_path:
         return model_class.from_pretrained(model_args.model_name_or_path)
     settings = dict(
-        model_args.config_switches(), id2label=dict(enumerate(labels)), max_words=max(512, processor.max_length)
+        model_args.config_settings(model_class.config_class), id2label=dict(enumerate(labels)), max_words=max(512, processor.max_length)
     )
     vision_is_checkpoint = os.path.isdir(model_args.vision_model) or "/" in model_args.vision_model
     vision_name = None

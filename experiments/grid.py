@@ -124,10 +124,10 @@ def last_error_line(log: Path) -> str | None:
 
 
 def run_mie_flags() -> set[str]:
-    """The flags ``run_mie.py`` accepts (the fields of its argument classes)."""
-    import run_mie
+    """The flags ``run_mie.py`` accepts: the fields of its argument classes (`arguments_mie`)."""
+    from arguments_mie import flag_names
 
-    return run_mie.flag_names()
+    return flag_names()
 
 
 def value_label(value) -> str:

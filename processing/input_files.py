@@ -1,13 +1,14 @@
 """What every reader of an input file shares: text lines with ``path:line`` errors, and image ids.
 
-The corpus readers (`processing.corpora`) and the context reader (`processing.contexts`) read
-their files through `read_text_lines` and check the image ids they find with `check_image_id`,
+The corpus readers (`processing.corpora`), the context reader (`processing.contexts`) and the
+reader of new examples (`read_examples_file`) read their files through `read_text_lines` and check the image ids they find with `check_image_id`,
 so that a bad byte or a bad id gets the same clear error, naming the file and the line,
 whichever file it is in. Each reader passes its own subclass of `FileFormatError`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -81,3 +82,37 @@ def check_image_id(path: str | os.PathLike, line: int, image_id, error: type[Fil
             f"image id {image_id!r} is not a plain file name; expected the name of an image file directly "
             "inside the image folder (no '/', '\\', '..' or absolute path).",
         )
+
+
+class ExamplesFileError(FileFormatError):
+    """A line of a file of new examples (``run_mie.py --predict_file``) that is not an example."""
+
+
+def read_examples_file(path: str | os.PathLike) -> list[dict]:
+    """New examples to predict on: one JSON object per line, ``{"words": [...], "image": path,
+    "context": str}``, ``image`` and ``context`` optional; blank lines are skipped.
+
+    ``image`` is a path, absolute or relative to the current directory (a file of new examples
+    names the images it wants on purpose, unlike a corpus's image ids).
+    """
+    rows = []
+    for number, line in read_text_lines(path, ExamplesFileError):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ExamplesFileError(path, number, f"not a JSON object ({error.msg}).") from None
+        except RecursionError:
+            raise ExamplesFileError(path, number, "not a JSON object (nested too deeply).") from None
+        if not isinstance(row, dict) or not isinstance(row.get("words"), list):
+            raise ExamplesFileError(
+                path, number, "expected an object with a 'words' list (and optional image, context)."
+            )
+        check_words(path, number, row["words"], ExamplesFileError)
+        if row.get("context") is not None:
+            check_text(path, number, row["context"], "'context'", ExamplesFileError)
+        if row.get("image") is not None and not isinstance(row["image"], str):
+            raise ExamplesFileError(path, number, f"'image' is a {type(row['image']).__name__}; expected a path.")
+        rows.append({"words": row["words"], "image": row.get("image"), "context": row.get("context")})
+    return rows

@@ -1,5 +1,6 @@
 """run_mie.py end to end on small demo corpora: training, evaluation, outputs, resume, predict, DDP."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from PIL import Image
 from transformers import AutoModelForTokenClassification
 
 import run_mie
+from experiments.grid import run_mie_flags
+from processing.input_files import read_examples_file
 from utils_mie import NONE_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +135,18 @@ def test_do_predict_on_new_examples(tmp_path):
     for record in records:
         for entity in record["pred"]["entities"]:
             assert 0 <= entity["start"] < entity["end"] <= len(record["words"])
+
+    # From the command line, the log says what a user needs (the library's INFO lines are behind --log_level info).
+    command = [sys.executable, str(ROOT / "run_mie.py"), "--model_name_or_path", str(out), "--do_predict",
+               "--predict_file", str(new), "--output_dir", str(tmp_path / "cli"), "--report_to", "none"]  # fmt: skip
+    quiet = subprocess.run(
+        command, capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    log = (quiet.stdout + quiet.stderr).splitlines()
+    assert len(log) < 15 and "Wrote 2 predictions" in log[-1], log
+    assert (tmp_path / "cli" / "predictions_predict.jsonl").read_text() == (
+        tmp_path / "pred" / "predictions_predict.jsonl"
+    ).read_text()
 
 
 def test_seeds_give_mean_and_std(tmp_path):
@@ -265,7 +280,7 @@ def test_scoring_a_checkpoint_on_a_corpus_of_another_task_says_the_tasks_differ(
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b'{"words": ["a"]}\n\xff\xfe{"words": ["b"]}\n', r"new\.jsonl:2: not UTF-8"),
+    [(b'{"words": ["a"]}\n\xff\xfe{"words": ["b"]}\n', r"new\.jsonl:2: byte 0xff at byte 1 of the line is not UTF-8"),
      (b'{"words": ["a"]}\n{"words": ["b"\n', r"new\.jsonl:2: not a JSON object"),
      (b'{"words": "a b"}\n', r"new\.jsonl:1: expected an object with a 'words' list"),
      (b'{"words": ["a"]}\n{"words": ["so", 5, null]}\n', r"new\.jsonl:2: word 1 is a int \(5\); expected a string"),
@@ -277,13 +292,13 @@ def test_predict_file_errors_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "new.jsonl"
     path.write_bytes(content)
     with pytest.raises(ValueError, match=message):
-        run_mie.load_new_examples(str(path))
+        read_examples_file(str(path))
 
 
 def test_predict_file_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "new.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"words": ["so", "proud"], "image": "a/b.png"}\n')
-    assert run_mie.load_new_examples(str(path)) == [{"words": ["so", "proud"], "image": "a/b.png", "context": None}]
+    assert read_examples_file(str(path)) == [{"words": ["so", "proud"], "image": "a/b.png", "context": None}]
 
 
 def test_cross_corpus_evaluation_with_a_label_map(tmp_path):
@@ -425,3 +440,37 @@ def test_mnre_run_chooses_the_none_weight_on_dev_and_keeps_it_in_the_checkpoint(
     # Only a given-pair corpus has a None weight to choose.
     with pytest.raises(run_mie.UsageError, match="select_mre_none_weight .* needs --corpus mnre"):
         small_run("demo.json", tmp_path, "--select_mre_none_weight", "true")
+
+
+def test_every_config_setting_is_a_flag_with_its_help():
+    from arguments_mie import SET_BY_THE_SCRIPT, ModelArguments
+    from modeling_shapca import ShapCAConfig, ShapCAWordPairConfig
+
+    own = [*ShapCAConfig.__annotations__, *ShapCAWordPairConfig.__annotations__]
+    settings = [name for name in own if name.islower() and name not in SET_BY_THE_SCRIPT and name != "task"]
+    assert {"alpha", "beta", "tau", "alignment_loss", "fusion_dropout", "head_dropout", "mre_none_weight"} <= set(
+        settings
+    )
+    helps = {item.name: item.metadata.get("help", "") for item in dataclasses.fields(ModelArguments)}
+    for name in settings:
+        assert name in run_mie_flags() and len(helps[name]) > 20, name  # the config docstring's description
+    assert "context-text alignment" in helps["alpha"] and "Temperature" in helps["tau"]
+    model_args, _, _ = run_mie.parse_arguments(
+        ["--fusion_dropout", "0.3", "--head_dropout", "0.2", "--alignment_loss", "infonce"]
+    )
+    ner = model_args.config_settings(ShapCAConfig)
+    assert ner["fusion_dropout"] == 0.3 and ner["head_dropout"] == 0.2 and ner["alignment_loss"] == "infonce"
+    assert "mre_none_weight" not in ner and model_args.config_settings(ShapCAWordPairConfig)["mre_none_weight"] == 1.0
+    with pytest.raises(SystemExit):  # a Literal setting takes only its values
+        run_mie.parse_arguments(["--alignment_loss", "cosine"])
+
+
+def test_the_command_line_answers_before_the_corpus_and_trainer_code_is_loaded():
+    probe = "import sys, run_mie; print(sorted(m for m in ('datasets', 'processing', 'trainer_mie', 'utils_mie', 'metrics') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]"
+    help_text = subprocess.run(
+        [sys.executable, str(ROOT / "run_mie.py"), "--help"], capture_output=True, text=True, check=True
+    )
+    assert help_text.stdout.startswith("usage: run_mie.py [CONFIG.json] [--FLAG VALUE ...]")
+    assert "A config file (JSON" in help_text.stdout
