@@ -164,13 +164,13 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         )
     if model_args.model_name_or_path:
         check_checkpoint_task(model_args.model_name_or_path, task, data_args.corpus)
-    demo = dict(
-        flavour=data_args.demo_flavour,
-        seed=data_args.demo_seed,
-        train_size=data_args.demo_train_size,
-        validation_size=data_args.demo_validation_size,
-        test_size=data_args.demo_test_size,
-    )
+    demo = {
+        "flavour": data_args.demo_flavour,
+        "seed": data_args.demo_seed,
+        "train_size": data_args.demo_train_size,
+        "validation_size": data_args.demo_validation_size,
+        "test_size": data_args.demo_test_size,
+    }
     # One process reads the corpus and tags it; the others then find it in the caches.
     with training_args.main_process_first(desc="corpus preparation"):
         corpus = load_corpus(

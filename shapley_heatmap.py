@@ -5,11 +5,11 @@
     python shapley_heatmap.py --model_name_or_path runs/t17 --corpus twitter2017 --data_dir data/twitter2017 \\
         --context_files data/contexts/twitter2017.blip2.jsonl --num_examples 28 --out runs/heatmap_t17
 
-A batch of ``--num_examples`` examples of a corpus split plays the games of SPEC section 3: in
+A batch of ``--num_examples`` examples of a corpus split plays the games of the paper's section 3.4: in
 the game of text ``j`` the contexts of the batch are the players, and ``[j, i]`` is the Shapley
 value of context ``i`` (row sums: the utility of all contexts together). A model that aligned
 well gives each text's own context (the diagonal) the largest value. With images, the
-context-image games are drawn too. Batches of at most 10 examples get exact values; larger ones
+context-image games are drawn too. Batches of at most 12 examples (``MAX_EXACT_PLAYERS``) get exact values; larger ones
 the estimate of the paper's Algorithm 1 (one random order, ``--seed``); the figures say which.
 
 Writes ``shapley_context_text.png`` (and ``shapley_context_image.png``) and
@@ -32,6 +32,7 @@ from transformers import AutoConfig, AutoProcessor
 from experiments.grid import CONFIG_FILE
 from experiments.plots import heatmap_figure
 from modeling_shapca import MODEL_FOR_TASK
+from modeling_shapca.shapley import MAX_EXACT_PLAYERS
 from processing import ShapCADataCollator
 from processing.corpora import load_corpus
 
@@ -55,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_examples", type=int, default=8, help="Examples in the batch, the players (default 8).")
     parser.add_argument("--start", type=int, default=0, help="Index of the first example in the split.")
     parser.add_argument("--method", default="auto", choices=["auto", "exact", "cyclic"],
-                        help="exact, cyclic (Algorithm 1), or auto: exact up to 10 examples.")  # fmt: skip
+                        help=f"exact, cyclic (Algorithm 1), or auto: exact up to {MAX_EXACT_PLAYERS} examples.")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="Seed of Algorithm 1's random order.")
     parser.add_argument("--labels", default="text", choices=["text", "index"],
                         help="Label rows and columns with the start of each text and context (default), or only "
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "image": row.get("image"),
             }
             for i, row in enumerate(examples)
-        ],  # fmt: skip
+        ],
     }
     for game, (row_title, row_labels) in games.items():
         values = getattr(output, f"shapley_{game}")

@@ -4,6 +4,7 @@ predictions for the metrics, and self-contained checkpoints."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from pathlib import Path
 
@@ -17,8 +18,6 @@ from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_cod
 from utils_mie import read_results, write_text_atomic
 
 LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
-# Batch entries for decoding, not for the model: the given pair, and where each window belongs.
-NOT_MODEL_INPUTS = ("spans", "overflow_to_sample_mapping", "word_offset")
 
 
 def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
@@ -104,11 +103,11 @@ class MIETrainer(Trainer):
         finally:
             self.data_collator = collator
 
-    @staticmethod
-    def _model_inputs(inputs: dict) -> dict:
-        return {
-            key: value for key, value in inputs.items() if key not in NOT_MODEL_INPUTS and not key.startswith("gold_")
-        }
+    def _model_inputs(self, inputs: dict) -> dict:
+        """The entries of a batch that the model takes (its forward's arguments); the rest (the given
+        pair, where each window belongs, the gold structures) is for decoding and scoring."""
+        forward = inspect.signature(self.accelerator.unwrap_model(self.model).forward).parameters
+        return {key: value for key, value in inputs.items() if key in forward}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**self._model_inputs(inputs))

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer, BertTokenizer, EvalPrediction
 
-from metrics import load_metric
 from modeling_shapca import MODEL_FOR_TASK
 from processing import ShapCAProcessor
 from processing.contexts import read_context_lines
@@ -25,6 +24,7 @@ from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIO
 from processing.corpora.demo import PAIR_RELATIONS
 from processing.decoding import IGNORE, bio_entities, structures_from_predictions
 from processing.wordpair import MRE_ENTITY, MRE_NO_RELATION, encode_grid, grid_label_names, unencodable_items
+from shapca_metrics import load_metric
 
 logger = logging.getLogger(__name__)
 # The libraries whose version is recorded with every result (see `run_environment`).
@@ -126,7 +126,9 @@ def build_model(model_args, labels: list[str], task: str, processor: ShapCAProce
     if model_args.model_name_or_path:
         return model_class.from_pretrained(model_args.model_name_or_path)
     settings = dict(
-        model_args.config_settings(model_class.config_class), id2label=dict(enumerate(labels)), max_words=max(512, processor.max_length)
+        model_args.config_settings(model_class.config_class),
+        id2label=dict(enumerate(labels)),
+        max_words=max(512, processor.max_length),
     )
     vision_is_checkpoint = os.path.isdir(model_args.vision_model) or "/" in model_args.vision_model
     vision_name = None
@@ -326,7 +328,7 @@ def compute_metrics(
     relation_names: Sequence[str] = (),
     none_weight: float = 1.0,
 ) -> dict:
-    """The task's scores (an `evaluate` module in ``metrics/``) of the gathered predictions.
+    """The task's scores (an `evaluate` module in ``shapca_metrics/``) of the gathered predictions.
 
     ``label_ids`` are the gold tags of every word (NER), the gold relation ids (MRE, over ``relation_names``) or
     the gold ``(entities, relations)`` arrays (joint extraction); ``predictions`` are what

@@ -81,7 +81,9 @@ def main() -> None:
         ours(ours_inputs, batch_size=32)  # fills the POS cache; not timed
         stock(stock_inputs[:64], batch_size=32)
         print(f"posts: {len(test)}, torch threads: {torch.get_num_threads()}")
-        print(f"{'batch':>5} {'ours posts/s':>13} {'stock posts/s':>14} {'ours/stock':>11} {'posts changed':>14} {'max score diff':>15}")
+        print(
+            f"{'batch':>5} {'ours posts/s':>13} {'stock posts/s':>14} {'ours/stock':>11} {'posts changed':>14} {'max score diff':>15}"
+        )
         reference = None
         for size in sizes:
             ours_speed, results = posts_per_second(ours, ours_inputs, size)

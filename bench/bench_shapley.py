@@ -20,10 +20,10 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapley_reference import cyclic_shapley_loop  # noqa: E402
+from shapley_reference import cyclic_shapley_loop
 
-from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification  # noqa: E402
-from modeling_shapca.shapley import cyclic_shapley, shapley_contrastive_loss  # noqa: E402
+from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification
+from modeling_shapca.shapley import cyclic_shapley, shapley_contrastive_loss
 
 
 def synchronize() -> None:
@@ -51,10 +51,13 @@ def bench_shapley(sizes, tau: float = 0.1, device: str = "cpu") -> None:
     print(f"{'k':>5} {'batched (ms)':>13} {'loop (ms)':>11} {'speed-up':>9} {'max |diff|':>11}   [{device}]")
     for k in sizes:
         sim = (torch.rand(k, k) * 2 - 1).to(device)
-        batched = best_time(lambda: cyclic_shapley(sim, tau, generator=torch.Generator().manual_seed(0)), 50)
+        batched = best_time(lambda sim=sim: cyclic_shapley(sim, tau, generator=torch.Generator().manual_seed(0)), 50)
         permutation = torch.randperm(k, generator=torch.Generator().manual_seed(0))
         loop_values = cyclic_shapley_loop(sim, tau, permutation.to(device))
-        loop = best_time(lambda: cyclic_shapley_loop(sim, tau, permutation.to(device)), 3 if k <= 64 else 1)
+        loop = best_time(
+            lambda sim=sim, permutation=permutation: cyclic_shapley_loop(sim, tau, permutation.to(device)),
+            3 if k <= 64 else 1,
+        )
         diff = (cyclic_shapley(sim, tau, generator=torch.Generator().manual_seed(0)) - loop_values).abs().max()
         print(f"{k:>5} {batched * 1e3:>13.3f} {loop * 1e3:>11.1f} {loop / batched:>8.0f}x {diff.item():>11.2e}")
 

@@ -48,7 +48,7 @@ def encoder_step(model, inputs: dict) -> None:
 
 def base_step(model, inputs: dict) -> None:
     """Backward from a scalar that reaches every parameter the base model used: fused words and alignment."""
-    encoded = model.shapca(**inputs)
+    encoded = model.shapca(**inputs, output_alignment_losses=True)
     (encoded.word_features.sum() + encoded.loss_semantic + encoded.loss_modality).backward()
 
 

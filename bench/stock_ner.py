@@ -24,9 +24,9 @@ from transformers import (
     set_seed,
 )
 
-from metrics import load_metric
 from processing.corpora import load_corpus
 from processing.wordpair import IGNORE
+from shapca_metrics import load_metric
 
 
 def main() -> None:
@@ -49,7 +49,9 @@ def main() -> None:
 
     def encode(batch):
         contexts = [(context or "").split() for context in batch["context"]]
-        encoded = tokenizer(batch["words"], contexts, is_split_into_words=True, truncation="only_second", max_length=128)
+        encoded = tokenizer(
+            batch["words"], contexts, is_split_into_words=True, truncation="only_second", max_length=128
+        )
         encoded["labels"] = []
         for row, tags in enumerate(batch["ner_tags"]):
             seen, row_labels = set(), []
@@ -71,7 +73,10 @@ def main() -> None:
         return metric.compute(predictions=pred, references=gold)
 
     model = AutoModelForTokenClassification.from_pretrained(
-        args.encoder, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
+        args.encoder,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={l: i for i, l in enumerate(labels)},
     )
     training_args = TrainingArguments(
         output_dir=str(args.output_dir),

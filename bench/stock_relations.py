@@ -34,10 +34,10 @@ from transformers import (
     set_seed,
 )
 
-from metrics import load_metric
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS, load_corpus
 from processing.decoding import bio_entities
 from processing.wordpair import IGNORE
+from shapca_metrics import load_metric
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 PAIR_LABELS = ("None", *JMERE_RELATIONS)

@@ -79,7 +79,7 @@ class ShapCAConfig(PreTrainedConfig):
     model_type = "shapca"
     # The head of the task model: a CRF over BIO tags. `ShapCAWordPairConfig` says "word_pair".
     task: ClassVar[str] = "ner"
-    sub_configs_defaults = {
+    sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert"),
         "vision_config": SubConfigSpec(
             config_class=AutoConfig, model_type="timm_wrapper", init_kwargs={"architecture": "resnet152"}

@@ -1,4 +1,4 @@
-"""Adaptive fusion of words, image regions and bridging context (SPEC section 4)."""
+"""Adaptive fusion of words, image regions and bridging context (the paper's section 3.5, Eqs. 8-11)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def context_bias(context: torch.Tensor, context_mask: torch.Tensor) -> torch.Ten
 
 
 class AdaptiveFusion(nn.Module):
-    """Image-aware word features ``M^t`` (SPEC section 4).
+    """Image-aware word features ``M^t`` (the paper's Eqs. 8-11).
 
     ``Q = H_t W_q``, ``K = H_v W_k``, ``V = H_v W_v``, ``C = H_c W_c``; with the context bias ``B``,
     queries and keys are gated towards ``B`` and::

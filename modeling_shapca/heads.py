@@ -143,7 +143,7 @@ class PairFeatures(nn.Module):
 
 
 class WordPairContrastiveHead(nn.Module):
-    """The word-pair contrastive layer (SPEC section 5).
+    """The word-pair contrastive layer (the paper's section 3.6, Eqs. 14-18).
 
     For each channel ``l`` in ``{t, s, p}`` (fused text, POS, position), pair features
     ``X^l_ij``; then::

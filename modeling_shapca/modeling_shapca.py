@@ -17,13 +17,20 @@ from transformers.utils import ModelOutput, logging
 from .configuration_shapca import ShapCAConfig, ShapCAWordPairConfig
 from .fusion import AdaptiveFusion
 from .heads import CRFTagger, WordPairContrastiveHead, bio_transition_constraints
-from .shapley import cosine_similarities, cyclic_shapley, exact_shapley, info_nce_loss, shapley_contrastive_loss
+from .shapley import (
+    MAX_EXACT_PLAYERS,
+    cosine_similarities,
+    cyclic_shapley,
+    exact_shapley,
+    info_nce_loss,
+    shapley_contrastive_loss,
+)
 
 logger = logging.get_logger(__name__)
 
-# With `output_shapley_values=True` and `shapley_method="auto"`, games of at most this many
-# players get exact Shapley values (2^k coalitions); larger ones the estimate of Algorithm 1.
-EXACT_SHAPLEY_MAX_PLAYERS = 10
+# With `output_shapley_values=True` and `shapley_method="auto"`, games of at most
+# `MAX_EXACT_PLAYERS` players get exact Shapley values (2^k coalitions); larger ones the estimate
+# of Algorithm 1.
 SHAPLEY_METHODS = ("auto", "exact", "cyclic")
 
 
@@ -35,12 +42,14 @@ class ShapCAModelOutput(ModelOutput):
         pos_features (`(B, W, E)`): part-of-speech embeddings `M^s`.
         position_features (`(B, W, E)`): word-position embeddings `M^p`.
         word_mask (`(B, W)` bool): True on real words.
-        loss_semantic (scalar): context-text alignment loss (0 when switched off).
-        loss_modality (scalar): context-image (or, with `alignment_players="direct"`, text-image) alignment loss.
+        loss_semantic (scalar, *optional*): with `output_alignment_losses=True`, the context-text
+            alignment loss (0 when switched off).
+        loss_modality (scalar, *optional*): the same for the context-image (or, with
+            `alignment_players="direct"`, text-image) alignment loss.
         text_embeds, context_embeds, image_embeds (`(B, d)`): sentence vectors `x_t`, `x_c`, `x_v`.
         shapley_context_text (`(B, B)`, *optional*): with `output_shapley_values=True`, the Shapley
             values of the context-text games: `[j, i]` is the value `phi_i(u_j)` of context `i` in
-            the game of text `j` (rows: texts, columns: contexts; SPEC section 3). Each row sums to
+            the game of text `j` (rows: texts, columns: contexts; the paper's section 3.4). Each row sums to
             `u_j(all contexts)`. NaN in the rows and columns of examples without a context.
         shapley_context_image (`(B, B)`, *optional*): the same for the context-image games (rows:
             images, columns: contexts), when the model uses images; NaN where an example lacks
@@ -146,7 +155,7 @@ class ShapCAPreTrainedModel(PreTrainedModel):
         text_model_name_or_path: str,
         vision_model_name_or_path: str | None = None,
         **config_kwargs,
-    ) -> "ShapCAPreTrainedModel":
+    ) -> ShapCAPreTrainedModel:
         """Build a model whose encoders start from pretrained weights; the rest is freshly initialised.
 
         Like `VisionTextDualEncoderModel.from_vision_text_pretrained`.
@@ -230,7 +239,17 @@ class ShapCAModel(ShapCAPreTrainedModel):
         )
         self.pos_embeddings = nn.Embedding(config.num_pos_tags, config.feature_embedding_size, padding_idx=0)
         self.position_embeddings = nn.Embedding(config.max_words, config.feature_embedding_size)
+        self._shapley_generator: torch.Generator | None = None
         self.post_init()
+
+    def shapley_generator(self, device: torch.device) -> torch.Generator:
+        """The generator of the random orders of Algorithm 1: the model's own, so that a forward pass
+        leaves the caller's random stream as it was. Created on first use on ``device``, from torch's
+        seed (`transformers.set_seed`), so a seeded run draws the same orders again."""
+        if self._shapley_generator is None or self._shapley_generator.device != torch.device(device):
+            self._shapley_generator = torch.Generator(device=device)
+            self._shapley_generator.manual_seed(torch.initial_seed())
+        return self._shapley_generator
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` pixels -> ``(B, R, d)`` region features ``H_v`` projected to the text width."""
@@ -263,10 +282,12 @@ class ShapCAModel(ShapCAPreTrainedModel):
             has_image = gather_with_grad(has_image.long()).bool()
             image_embeds = gather_with_grad(image_embeds) if image_embeds is not None else None
 
+        generator = self.shapley_generator(text_embeds.device)
+
         def align(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
             if config.alignment_loss == "infonce":
                 return info_nce_loss(a[keep], b[keep], config.tau)
-            return shapley_contrastive_loss(a[keep], b[keep], config.tau)
+            return shapley_contrastive_loss(a[keep], b[keep], config.tau, generator=generator)
 
         if config.alignment_players == "direct":
             if image_embeds is None:
@@ -291,8 +312,11 @@ class ShapCAModel(ShapCAPreTrainedModel):
         if index.numel() == 0:
             return values
         sim = cosine_similarities(games[index], players[index])
-        shapley = exact_shapley if method == "exact" else cyclic_shapley
-        values[index[:, None], index] = shapley(sim, self.config.tau).to(values.dtype)
+        if method == "exact":
+            shapley = exact_shapley(sim, self.config.tau)
+        else:
+            shapley = cyclic_shapley(sim, self.config.tau, generator=self.shapley_generator(sim.device))
+        values[index[:, None], index] = shapley.to(values.dtype)
         return values
 
     def forward(
@@ -305,9 +329,9 @@ class ShapCAModel(ShapCAPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         image_mask: torch.Tensor | None = None,
         pos_ids: torch.Tensor | None = None,
+        output_alignment_losses: bool = False,
         output_shapley_values: bool = False,
         shapley_method: str = "auto",
-        **kwargs,
     ) -> ShapCAModelOutput:
         r"""
         Args:
@@ -319,11 +343,14 @@ class ShapCAModel(ShapCAPreTrainedModel):
             pixel_values (`(B, 3, H, W)`, *optional*): images; required when `config.use_image`.
             image_mask (`(B,)`, *optional*): 0 for examples without an image (defaults to all 1).
             pos_ids (`(B, W)`, *optional*): universal POS tag ids (defaults to unknown).
+            output_alignment_losses (`bool`, defaults to `False`): play the alignment games of the
+                batch and return `loss_semantic` and `loss_modality` (the task models ask for them
+                when labels are given: training work, not inference work).
             output_shapley_values (`bool`, defaults to `False`): also return the Shapley values of
                 the context-text games (and of the context-image games when the model uses images)
                 over this batch, as `shapley_context_text` / `shapley_context_image`.
             shapley_method (`"auto"`, `"exact"` or `"cyclic"`, defaults to `"auto"`): how to compute
-                them; `"auto"` is exact for games of at most `EXACT_SHAPLEY_MAX_PLAYERS` (10) players
+                them; `"auto"` is exact for games of at most `MAX_EXACT_PLAYERS` (12) players
                 and Algorithm 1 beyond.
         """
         if shapley_method not in SHAPLEY_METHODS:
@@ -356,14 +383,16 @@ class ShapCAModel(ShapCAPreTrainedModel):
             image_embeds = regions.mean(dim=1)
 
         has_context = context_mask.any(dim=-1)
-        loss_semantic, loss_modality = self.alignment_losses(
-            text_embeds, context_embeds, image_embeds, has_context, image_mask.bool()
-        )
+        loss_semantic = loss_modality = None
+        if output_alignment_losses:
+            loss_semantic, loss_modality = self.alignment_losses(
+                text_embeds, context_embeds, image_embeds, has_context, image_mask.bool()
+            )
         shapley = {}
         if output_shapley_values:
             method = shapley_method
             if method == "auto":
-                method = "exact" if int(has_context.sum()) <= EXACT_SHAPLEY_MAX_PLAYERS else "cyclic"
+                method = "exact" if int(has_context.sum()) <= MAX_EXACT_PLAYERS else "cyclic"
             shapley["shapley_method"] = method
             shapley["shapley_context_text"] = self.shapley_values(text_embeds, context_embeds, has_context, method)
             if image_embeds is not None:
@@ -411,14 +440,41 @@ class ShapCATaggingModel(ShapCAPreTrainedModel):
     def score(self, encoded: ShapCAModelOutput) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, labels: torch.Tensor | None = None, **inputs) -> ShapCATaggingOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        word_index: torch.Tensor,
+        context_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+        pos_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_shapley_values: bool = False,
+        shapley_method: str = "auto",
+    ) -> ShapCATaggingOutput:
         r"""
         Args:
+            input_ids, attention_mask, word_index, context_mask, token_type_ids, pixel_values,
+            image_mask, pos_ids, output_shapley_values, shapley_method: as in [`ShapCAModel.forward`].
             labels (*optional*): `(B, W)` tag ids for the CRF model, `(B, W, W)` grid ids for the
-                word-pair model; -100 where nothing is to be learnt.
-            inputs: the inputs of [`ShapCAModel.forward`] (`output_shapley_values` included).
+                word-pair model; -100 where nothing is to be learnt. With labels, the alignment
+                games are played and the loss returned; without, the forward pass is inference only.
         """
-        encoded = self.shapca(**inputs)
+        encoded = self.shapca(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            word_index=word_index,
+            context_mask=context_mask,
+            token_type_ids=token_type_ids,
+            pixel_values=pixel_values,
+            image_mask=image_mask,
+            pos_ids=pos_ids,
+            output_alignment_losses=labels is not None,
+            output_shapley_values=output_shapley_values,
+            shapley_method=shapley_method,
+        )
         logits = self.score(encoded)
         loss_main = loss = None
         if labels is not None:
@@ -507,12 +563,12 @@ MODEL_FOR_TASK = {"ner": ShapCAForTokenClassification, "word_pair": ShapCAForWor
 __all__ = [
     "BASE_MODEL_FOR_TASK",
     "MODEL_FOR_TASK",
-    "ShapCAPreTrainedModel",
-    "ShapCAModel",
-    "ShapCAWordPairModel",
     "ShapCAForTokenClassification",
     "ShapCAForWordPairTagging",
-    "ShapCATaggingModel",
+    "ShapCAModel",
     "ShapCAModelOutput",
+    "ShapCAPreTrainedModel",
+    "ShapCATaggingModel",
     "ShapCATaggingOutput",
+    "ShapCAWordPairModel",
 ]

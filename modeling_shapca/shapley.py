@@ -1,6 +1,6 @@
 """Shapley values of the contrastive game of Shap-CA, as pure functions on tensors.
 
-Notation (SPEC section 3). A batch holds ``k`` pairs. ``sim[j, i]`` is the cosine
+Notation (the paper's section 3.4). A batch holds ``k`` pairs. ``sim[j, i]`` is the cosine
 similarity between the target of game ``j`` (e.g. text ``j``) and player ``i`` (e.g.
 context ``i``). The utility of a coalition ``A`` of players in game ``j`` is the
 softmax-weighted mean similarity of the coalition to the target::
@@ -25,11 +25,11 @@ import torch.nn.functional as F
 
 __all__ = [
     "cosine_similarities",
-    "exact_shapley",
     "cyclic_shapley",
     "cyclic_strides",
-    "shapley_contrastive_loss",
+    "exact_shapley",
     "info_nce_loss",
+    "shapley_contrastive_loss",
 ]
 
 MAX_EXACT_PLAYERS = 12
@@ -165,7 +165,7 @@ def _contrastive_term(phi: torch.Tensor) -> torch.Tensor:
 def shapley_contrastive_loss(
     a: torch.Tensor, b: torch.Tensor, tau: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Shapley value-based contrastive loss between paired features (SPEC section 3).
+    """Shapley value-based contrastive loss between paired features (the paper's section 3.4.2).
 
     ``s[j, i] = cos(a_j, b_i)``; with ``phi`` the cyclic Shapley values of the games of ``s`` and ``s^T``
     (estimated together, over one random order)::

@@ -14,6 +14,6 @@ from .processing_shapca import ShapCAProcessor
 for _task_model in MODEL_FOR_TASK.values():
     AutoProcessor.register(_task_model.config_class, ShapCAProcessor, exist_ok=True)
 
-from . import pipeline_shapca  # noqa: E402,F401  (registers the pipeline tasks)
+from . import pipeline_shapca  # noqa: F401  (registers the pipeline tasks)
 
 __all__ = ["ShapCADataCollator", "ShapCAProcessor"]

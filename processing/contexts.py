@@ -152,7 +152,8 @@ class ContextWriter:
         if self.path.exists():
             self._drop_torn_tail()
             self.done = {record["image_id"] for _, record in read_context_lines(self.path)}
-        self._handle = open(self.path, "a", encoding="utf-8")
+        # Open for the writer's lifetime (closed by close() or the with block), not one call.
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def _drop_torn_tail(self) -> None:
         data = self.path.read_bytes()
@@ -172,7 +173,7 @@ class ContextWriter:
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> "ContextWriter":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:

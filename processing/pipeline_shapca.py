@@ -218,7 +218,8 @@ class MultimodalExtractionPipeline(Pipeline):
 
     def _forward(self, model_inputs):
         inputs = model_inputs["inputs"]
-        outputs = self.model(**inputs)
+        # The windows' bookkeeping (overflow_to_sample_mapping, word_offset) is for the decoder.
+        outputs = self.model(**{key: inputs[key] for key in self.processor.model_input_names if key in inputs})
         return {**model_inputs, "structures": self.processor.post_process(self.model, outputs, inputs)}
 
     # -- outputs --------------------------------------------------------------------------------

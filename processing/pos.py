@@ -137,7 +137,7 @@ class PosTagger:
             os.close(descriptor)  # closing releases the lock
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_tagger(model: str = "en_core_web_sm", cache_dir: str | None = None) -> PosTagger:
     """The `PosTagger` of ``model``, loaded once per process (spaCy models take a second to load)."""
     return PosTagger(model, cache_dir=cache_dir)

@@ -251,7 +251,8 @@ class ShapCAProcessor(ProcessorMixin):
             )
         batch = len(words)
         if isinstance(context, str):
-            raise ValueError("For a batch of word lists, give one context per example (a list of strings).")
+            # A value error: one string where the batch needs one per example (the type is right).
+            raise ValueError("For a batch of word lists, give one context per example (a list of strings).")  # noqa: TRY004
         for name, value in (("context", context), ("images", images), ("pos", pos), ("word_labels", word_labels)):
             if value is not None and len(value) != batch:
                 raise ValueError(f"{name} has {len(value)} entries for {batch} examples.")

@@ -1,4 +1,4 @@
-"""The word-pair grid: entities and relations as one label per word pair (SPEC section 5).
+"""The word-pair grid: entities and relations as one label per word pair (the tagging scheme of Yuan et al. 2023 that the paper's section 3.6 builds on).
 
 The grid covers the upper triangle ``i <= j`` of the words; cells below the diagonal are
 ``-100``. Labels are ``none``, the entity types and the relation types:

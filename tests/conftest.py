@@ -28,15 +28,15 @@ TINY_VISION = {"architecture": "test_resnet"}
 
 def tiny_config(task: str = "ner", **overrides) -> ShapCAConfig:
     labels = NER_LABELS if task == "ner" else GRID_LABELS
-    settings = dict(
-        text_config=dict(TINY_TEXT),
-        vision_config=dict(TINY_VISION),
-        fusion_num_heads=4,
-        feature_embedding_size=8,
-        head_hidden_size=16,
-        max_words=32,
-        id2label=dict(enumerate(labels)),
-    )
+    settings = {
+        "text_config": dict(TINY_TEXT),
+        "vision_config": dict(TINY_VISION),
+        "fusion_num_heads": 4,
+        "feature_embedding_size": 8,
+        "head_hidden_size": 16,
+        "max_words": 32,
+        "id2label": dict(enumerate(labels)),
+    }
     settings.update(overrides)
     return MODEL_FOR_TASK[task].config_class(**settings)
 
@@ -183,11 +183,58 @@ def write_contexts(path, image_ids, skip=()):
     return path
 
 
-TOKENIZER_WORDS = (
-    "the a an of in on at and with for to is was photo picture cat dog man woman city logo "
-    "messi scores barcelona nasa launch new york rocks super bowl hi rt anna joins acme corp paris "
-    "holds expo bo cy wed di visits rome lee oslo opens weds"
-).split()
+TOKENIZER_WORDS = [
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "on",
+    "at",
+    "and",
+    "with",
+    "for",
+    "to",
+    "is",
+    "was",
+    "photo",
+    "picture",
+    "cat",
+    "dog",
+    "man",
+    "woman",
+    "city",
+    "logo",
+    "messi",
+    "scores",
+    "barcelona",
+    "nasa",
+    "launch",
+    "new",
+    "york",
+    "rocks",
+    "super",
+    "bowl",
+    "hi",
+    "rt",
+    "anna",
+    "joins",
+    "acme",
+    "corp",
+    "paris",
+    "holds",
+    "expo",
+    "bo",
+    "cy",
+    "wed",
+    "di",
+    "visits",
+    "rome",
+    "lee",
+    "oslo",
+    "opens",
+    "weds",
+]
 
 
 def make_tokenizer():

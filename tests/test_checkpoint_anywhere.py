@@ -17,7 +17,16 @@ import run_mie
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--demo_train_size", "56", "--demo_validation_size", "16", "--demo_test_size", "16", "--report_to", "none"]
-PROJECT_MODULES = ("modeling_shapca", "processing", "run_mie", "utils_mie", "trainer_mie", "metrics", "model_cards")
+PROJECT_MODULES = (
+    "modeling_shapca",
+    "processing",
+    "run_mie",
+    "arguments_mie",
+    "utils_mie",
+    "trainer_mie",
+    "shapca_metrics",
+    "model_cards",
+)
 
 # Prepended to a script to run it as a user without the library: the project's packages cannot be imported.
 BLOCKER = textwrap.dedent(
@@ -79,14 +88,14 @@ def run_python(code: str, cwd: Path, with_library: bool, *args: str, stderr: boo
     else:
         code = BLOCKER + code
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout + (done.stderr if stderr else "")
 
 
 def python_blocks(markdown: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", markdown, flags=re.DOTALL)
 
 
 @pytest.fixture(scope="module")

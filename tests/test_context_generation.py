@@ -150,7 +150,7 @@ def test_two_processes_write_shards_and_merge(tmp_path, tiny_llava):
         "--images", str(images), "--out", str(out), "--model", str(tiny_llava), "--max_new_tokens", "4",
         "--batch_size", "2",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     ids = [json.loads(line)["image_id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == [f"img{i:03d}.png" for i in range(6)]

@@ -7,9 +7,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LIBRARY = ["modeling_shapca", "processing", "metrics", "model_cards", "scripts", "run_mie.py", "trainer_mie.py",
+LIBRARY = ["modeling_shapca", "processing", "shapca_metrics", "model_cards", "scripts", "run_mie.py", "arguments_mie.py", "trainer_mie.py",
            "utils_mie.py"]  # fmt: skip
-PROJECT = {"modeling_shapca", "processing", "metrics", "model_cards", "run_mie", "trainer_mie", "utils_mie"}
+PROJECT = {
+    "modeling_shapca",
+    "processing",
+    "shapca_metrics",
+    "model_cards",
+    "run_mie",
+    "arguments_mie",
+    "trainer_mie",
+    "utils_mie",
+}
 # Import name -> distribution name, where they differ.
 DISTRIBUTION = {"PIL": "pillow", "torchcrf": "pytorch-crf", "yaml": "pyyaml"}
 # Needed at run time without being imported: jinja2 renders ModelCard.from_template.
@@ -18,7 +27,11 @@ RUNTIME_ONLY = {"jinja2"}
 
 def imported_modules() -> set[str]:
     names = set()
-    files = [path for entry in LIBRARY for path in ((ROOT / entry).rglob("*.py") if (ROOT / entry).is_dir() else [ROOT / entry])]
+    files = [
+        path
+        for entry in LIBRARY
+        for path in ((ROOT / entry).rglob("*.py") if (ROOT / entry).is_dir() else [ROOT / entry])
+    ]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
@@ -39,3 +52,36 @@ def test_every_import_is_declared_and_every_declaration_imported():
     used = {DISTRIBUTION.get(name, name).lower() for name in imported_modules()}
     assert used - declared() == set(), "imported but not declared in setup.cfg"
     assert declared() - used - RUNTIME_ONLY == set(), "declared in setup.cfg but never imported"
+
+
+# The project's modules, each with the project modules it may import: the imports run one way,
+# from the scripts down to the models; no library module imports a script.
+SCRIPTS = {"run_mie", "run_grid", "report_mie", "shapley_heatmap"}
+MAY_IMPORT = {
+    "modeling_shapca": set(),
+    "shapca_metrics": set(),
+    "processing": {"modeling_shapca"},
+    "model_cards": {"modeling_shapca", "processing"},
+    "experiments": {"modeling_shapca", "processing", "shapca_metrics", "arguments_mie", "utils_mie"},
+    "arguments_mie": {"modeling_shapca"},
+    "utils_mie": {"modeling_shapca", "processing", "shapca_metrics", "model_cards"},
+    "trainer_mie": {"modeling_shapca", "processing", "model_cards", "utils_mie"},
+}
+
+
+def project_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names & (set(MAY_IMPORT) | SCRIPTS)
+
+
+def test_imports_run_one_way_and_no_library_module_imports_a_script():
+    for module, allowed in MAY_IMPORT.items():
+        files = sorted((ROOT / module).rglob("*.py")) if (ROOT / module).is_dir() else [ROOT / f"{module}.py"]
+        for path in files:
+            wrong = project_imports(path) - allowed - {module}
+            assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}"

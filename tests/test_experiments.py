@@ -42,7 +42,7 @@ from experiments.stats import (
     hierarchical_bootstrap,
     sentence_counts,
 )
-from metrics import load_metric
+from shapca_metrics import load_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID_FILES = sorted((ROOT / "configs").glob("grid_*.json"))

@@ -1,4 +1,4 @@
-"""The `evaluate` modules of metrics/ against hand-counted examples, and loaded offline by path."""
+"""The `evaluate` modules of shapca_metrics/ against hand-counted examples, and loaded offline by path."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metrics import load_metric
+from shapca_metrics import load_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,10 +73,10 @@ import os
 import evaluate
 
 for name in ("mner", "mre", "mjere"):
-    for path in (f"metrics/{name}", os.path.abspath(f"metrics/{name}")):
+    for path in (f"shapca_metrics/{name}", os.path.abspath(f"shapca_metrics/{name}")):
         module = evaluate.load(path)
         assert module.name == name and "Shapley Value-based" in module.citation, (path, module.name)
-print(evaluate.load("metrics/mre").compute(predictions=["a", "None"], references=["a", "b"])["recall"])
+print(evaluate.load("shapca_metrics/mre").compute(predictions=["a", "None"], references=["a", "b"])["recall"])
 """
     offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
     env = {**os.environ, **offline, "HF_ENDPOINT": "http://127.0.0.1:9", "PYTHONPATH": ""}

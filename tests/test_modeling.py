@@ -14,12 +14,12 @@ from modeling_shapca import (
 )
 from modeling_shapca.fusion import context_bias
 from modeling_shapca.heads import CRFTagger, bio_transition_constraints
-from modeling_shapca.shapley import cosine_similarities
+from modeling_shapca.shapley import MAX_EXACT_PLAYERS, cosine_similarities
 
 
 def test_alignment_loss_alone_reaches_both_encoders(ner_config):
     model = ShapCAModel(ner_config).train()
-    out = model(**random_inputs(batch=4))
+    out = model(**random_inputs(batch=4), output_alignment_losses=True)
     (out.loss_semantic + out.loss_modality).backward()
     text_grad = model.text_model.embeddings.word_embeddings.weight.grad
     vision_grads = [p.grad for p in model.vision_model.parameters() if p.grad is not None]
@@ -224,8 +224,36 @@ def test_shapley_and_infonce_give_different_alignment():
     losses = {}
     for kind in ("shapley", "infonce"):
         model = build_model(tiny_config(alignment_loss=kind))
-        losses[kind] = model(**inputs).loss_semantic.item()
+        losses[kind] = model.shapca(**inputs, output_alignment_losses=True).loss_semantic.item()
     assert losses["shapley"] != pytest.approx(losses["infonce"])
+
+
+def test_inference_plays_no_game_and_leaves_the_random_stream_alone():
+    model = build_model(tiny_config()).eval()
+    inputs = random_inputs(batch=12)
+    state = torch.get_rng_state()
+    out = model(**inputs)
+    assert out.loss is None and out.loss_semantic is None and out.loss_modality is None  # no labels: no games
+    values = model(**inputs, output_shapley_values=True, shapley_method="cyclic")  # the random orders of Algorithm 1
+    assert torch.equal(torch.get_rng_state(), state)
+    # The model's own generator starts from torch's seed: the same seed, the same estimate.
+    torch.manual_seed(7)
+    again = build_model(tiny_config()).eval()
+    again.load_state_dict(model.state_dict())
+    torch.manual_seed(7)
+    model.shapca._shapley_generator = None
+    first = model(**inputs, output_shapley_values=True, shapley_method="cyclic").shapley_context_text
+    second = again(**inputs, output_shapley_values=True, shapley_method="cyclic").shapley_context_text
+    torch.testing.assert_close(first, second, equal_nan=True)
+    assert values.shapley_method == "cyclic"
+
+
+def test_an_unknown_input_is_an_error():
+    model = build_model(tiny_config()).eval()
+    with pytest.raises(TypeError, match="overflow_to_sample_mapping"):
+        model(**random_inputs(batch=2), overflow_to_sample_mapping=torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="spans"):
+        model.shapca(**random_inputs(batch=2), spans=torch.zeros(2, 4))
 
 
 def test_image_model_needs_pixels(ner_config):
@@ -292,7 +320,7 @@ def test_output_shapley_values_exact_agree_with_algorithm_1_and_are_efficient(ne
 
 def test_output_shapley_values_method_choice_and_missing_contexts(pair_config):
     model = build_model(pair_config)
-    assert model(**random_inputs(batch=12), output_shapley_values=True).shapley_method == "cyclic"
+    assert model(**random_inputs(batch=MAX_EXACT_PLAYERS + 1), output_shapley_values=True).shapley_method == "cyclic"
     inputs = random_inputs(batch=3)
     inputs["context_mask"][1] = 0  # example 1 has no context: it plays no game
     out = model(**inputs, output_shapley_values=True)

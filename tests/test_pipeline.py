@@ -3,16 +3,16 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from conftest import SHARED_DATA
 from PIL import Image
 from transformers import pipeline
 
-import numpy as np
 import processing  # noqa: F401  (registers the tasks)
 import run_mie
-from processing.pipeline_shapca import examples_from_inputs
-from processing.pipeline_shapca import join_words, split_words
+from processing.pipeline_shapca import examples_from_inputs, join_words, split_words
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--demo_train_size", "1400", "--demo_validation_size", "28", "--demo_test_size", "28", "--report_to", "none",
@@ -120,6 +120,15 @@ def test_long_text_is_read_in_windows(ner_checkpoint):
     entities = nlp(words, image=red_disc(), context="a portrait of a man")
     assert all(words[e["start"] : e["end"]] == e["word"] for e in entities)
     assert sum(e["word"] == "Jordan" for e in entities) == 40  # every window's Jordan, once each
+
+
+def test_a_pipeline_call_leaves_the_callers_random_stream_alone(ner_checkpoint, pair_checkpoint):
+    for task, checkpoint in (("multimodal-ner", ner_checkpoint), ("multimodal-relation-extraction", pair_checkpoint)):
+        nlp = pipeline(task, model=str(checkpoint))
+        batch = [{"text": f"Austin met Eden in Paris number {i}", "context": "two people"} for i in range(14)]
+        state = torch.get_rng_state()
+        nlp(batch, batch_size=14)  # more examples than an exact game holds
+        assert torch.equal(torch.get_rng_state(), state), task
 
 
 def test_relation_pipeline(pair_checkpoint):

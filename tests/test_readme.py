@@ -34,7 +34,7 @@ def test_run_mie_commands_parse(command, monkeypatch):
     arguments = words[words.index("run_mie.py") + 1 :]
     if arguments and arguments[0].endswith(".json"):
         assert (ROOT / arguments[0]).exists(), arguments[0]
-    model_args, data_args, training_args = run_mie.parse_arguments(arguments)
+    _model_args, data_args, _training_args = run_mie.parse_arguments(arguments)
     assert data_args.corpus in ("demo", "twitter2015", "twitter2017", "mnre", "jmere")
     if words[0] == "accelerate":
         assert words[1] == "launch"
@@ -95,6 +95,8 @@ def test_every_command_is_covered():
     known = ("pip install", "python -m pytest", "bash ")
     scripts = ("run_mie.py", "generate_contexts.py", "demo/app.py", *EXPERIMENT_SCRIPTS)
     for command in COMMANDS:
-        assert any(script in command for script in scripts) or command.startswith(known) or (
-            "bash" in shlex.split(command)
+        assert (
+            any(script in command for script in scripts)
+            or command.startswith(known)
+            or ("bash" in shlex.split(command))
         ), command

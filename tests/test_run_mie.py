@@ -110,7 +110,7 @@ def test_resume_from_checkpoint(tmp_path):
             "6",
             "--resume_from_checkpoint",
             str(out / "checkpoint-4"),
-        ]  # fmt: skip
+        ]
     )
     resumed = json.loads((resumed_out / "checkpoint-6" / "trainer_state.json").read_text())
     assert resumed["global_step"] == 6
@@ -179,7 +179,7 @@ def test_two_process_launch_with_global_alignment_batch(tmp_path):
         "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), *SMALL, "--num_train_epochs", "1",
         "--alignment_global_batch", "true", "--per_device_train_batch_size", "8",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     results = json.loads((out / "all_results.json").read_text())
     assert "test_f1" in results

@@ -1,4 +1,4 @@
-"""The Shapley game of SPEC section 3: exact values, the cyclic estimate and the losses."""
+"""The Shapley game of the paper's section 3.4: exact values, the cyclic estimate and the losses."""
 
 import math
 

@@ -1,6 +1,7 @@
-"""The word-pair grid codec (SPEC section 5)."""
+"""The word-pair grid codec (the paper's section 3.6)."""
 
 import ast
+import itertools
 import json
 
 import numpy as np
@@ -8,9 +9,9 @@ import pytest
 import torch
 from conftest import SHARED_DATA, needs_shared_data
 
-from processing.decoding import relation_mass, structures_from_predictions
 from processing.corpora.jmere import JMERE_ENTITY_TYPES, JMERE_RELATIONS, parse_jmere_example
 from processing.corpora.mnre import MNRE_RELATIONS
+from processing.decoding import relation_mass, structures_from_predictions
 from processing.wordpair import (
     MRE_ENTITY,
     decode_grid,
@@ -93,7 +94,7 @@ def test_mre_relation_sums_cross_cells_in_the_head_direction():
 
 def overlapping(entities):
     spans = sorted((e["start"], e["end"]) for e in entities)
-    return any(a[1] > b[0] for a, b in zip(spans, spans[1:]))
+    return any(a[1] > b[0] for a, b in itertools.pairwise(spans))
 
 
 @needs_shared_data

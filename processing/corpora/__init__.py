@@ -199,11 +199,11 @@ def export_corpus(
 
 __all__ = [
     "BUILDERS",
-    "CorpusFormatError",
     "JMERE_ENTITY_TYPES",
     "JMERE_RELATIONS",
-    "MIEBuilder",
     "MNRE_RELATIONS",
+    "CorpusFormatError",
+    "MIEBuilder",
     "MissingImageError",
     "check_corpus_name",
     "corpus_task",

@@ -6,6 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import datasets
 from datasets.builder import Key
@@ -82,7 +83,7 @@ class MIEBuilder(datasets.GeneratorBasedBuilder):
     """
 
     BUILDER_CONFIG_CLASS = MIEBuilderConfig
-    SPLIT_FILES: dict[str, tuple[str, ...]] = {}
+    SPLIT_FILES: ClassVar[dict[str, tuple[str, ...]]] = {}
     CITATION = ""
     DESCRIPTION = ""
 

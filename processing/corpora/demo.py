@@ -89,7 +89,7 @@ CONTEXTS = {
 
 def draw_image(label: str, rng: random.Random) -> Image.Image:
     """A small picture whose colours and shape give away ``label`` (with jitter and noise)."""
-    jitter = lambda value: max(0, min(255, value + rng.randint(-30, 30)))  # noqa: E731
+    jitter = lambda value: max(0, min(255, value + rng.randint(-30, 30)))
     image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), tuple(jitter(v) for v in (200, 200, 200)))
     draw = ImageDraw.Draw(image)
     x, y, r = rng.randint(16, 48), rng.randint(16, 48), rng.randint(9, 15)

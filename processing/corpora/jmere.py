@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import datasets
 
@@ -100,7 +101,11 @@ def read_jmere(path: Path):
 
 
 class JMERE(MIEBuilder):
-    SPLIT_FILES = {"train": ("train.json",), "validation": ("val.json", "dev.json"), "test": ("test.json",)}
+    SPLIT_FILES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "train": ("train.json",),
+        "validation": ("val.json", "dev.json"),
+        "test": ("test.json",),
+    }
     DESCRIPTION = (
         "JMERE joint multimodal entity-relation extraction: typed entity spans and typed relations between them."
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import ClassVar
 
 import datasets
 
@@ -83,7 +84,7 @@ def read_mnre(path: Path):
 
 class MNRE(MIEBuilder):
     # The dev file was published as "mnre_val .txt", with a space.
-    SPLIT_FILES = {
+    SPLIT_FILES: ClassVar[dict[str, tuple[str, ...]]] = {
         "train": ("mnre_train.txt",),
         "validation": ("mnre_val.txt", "mnre_val .txt"),
         "test": ("mnre_test.txt",),

@@ -1,6 +1,6 @@
 """Entity-level precision, recall and F1 of BIO tag sequences (the MNER columns of the Shap-CA paper).
 
-Loaded by path with ``evaluate.load("metrics/mner")``; it imports nothing from the project.
+Loaded by path with ``evaluate.load("shapca_metrics/mner")``; it imports nothing from the project.
 """
 
 import datasets
@@ -34,7 +34,7 @@ Returns:
     strict_precision, strict_recall, strict_f1: strict IOB2 mode.
     <TYPE>_f1: the F1 of each entity type found in the references or predictions (default mode).
 Example:
-    >>> mner = evaluate.load("metrics/mner")
+    >>> mner = evaluate.load("shapca_metrics/mner")
     >>> mner.compute(predictions=[["B-PER", "I-PER", "O"]], references=[["B-PER", "I-PER", "O"]])["f1"]
     1.0
 """

@@ -1,11 +1,11 @@
 """The scores of the Shap-CA paper's Table 1 as `evaluate` modules, one folder per task.
 
-    >>> from metrics import load_metric
+    >>> from shapca_metrics import load_metric
     >>> load_metric("ner").compute(predictions=[["B-PER", "O"]], references=[["B-PER", "O"]])["f1"]
     1.0
 
 Each folder holds one self-contained script (it imports only evaluate, datasets, seqeval and
-the standard library), so ``evaluate.load("metrics/mner")`` also works on its own, offline.
+the standard library), so ``evaluate.load("shapca_metrics/mner")`` also works on its own, offline.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import evaluate
 MODULE_FOR_TASK = {"ner": "mner", "mre": "mre", "mjere": "mjere"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_metric(task: str) -> evaluate.EvaluationModule:
     """The `evaluate` module that scores ``task`` (``"ner"``, ``"mre"`` or ``"mjere"``), loaded from this folder.
 

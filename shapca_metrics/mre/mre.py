@@ -1,6 +1,6 @@
 """Relation classification scores between given entity pairs (the MRE columns of the Shap-CA paper).
 
-Loaded by path with ``evaluate.load("metrics/mre")``; it imports nothing from the project.
+Loaded by path with ``evaluate.load("shapca_metrics/mre")``; it imports nothing from the project.
 """
 
 import datasets
@@ -33,7 +33,7 @@ Returns:
     precision, recall, f1: over the pairs whose label is not "{NO_RELATION}".
     accuracy: the share of pairs whose label is right.
 Example:
-    >>> mre = evaluate.load("metrics/mre")
+    >>> mre = evaluate.load("shapca_metrics/mre")
     >>> mre.compute(predictions=["/per/per/peer", "None"], references=["/per/per/peer", "/per/org/member_of"])["f1"]
     0.6666666666666666
 """

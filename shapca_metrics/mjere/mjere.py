@@ -1,6 +1,6 @@
 """Joint entity and relation triple scores (the MJERE columns of the Shap-CA paper).
 
-Loaded by path with ``evaluate.load("metrics/mjere")``; it imports nothing from the project.
+Loaded by path with ``evaluate.load("shapca_metrics/mjere")``; it imports nothing from the project.
 """
 
 import datasets
@@ -34,7 +34,7 @@ Returns:
     precision, recall, f1: over triples (MJERE_j).
     entity_precision, entity_recall, entity_f1: over entities (MJERE_e).
 Example:
-    >>> mjere = evaluate.load("metrics/mjere")
+    >>> mjere = evaluate.load("shapca_metrics/mjere")
     >>> sentence = {
     ...     "entities": [{"start": 0, "end": 1, "type": "PER"}, {"start": 2, "end": 3, "type": "ORG"}],
     ...     "relations": [{"head": 0, "tail": 1, "type": "member_of"}],
