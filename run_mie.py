@@ -107,8 +107,10 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
 def check_checkpoint_task(checkpoint: str, task: str, corpus: str) -> None:
     """A trained checkpoint is scored or trained on further only on a corpus of its own kind: a CRF
     tagger on a NER corpus, a word-pair model on MNRE, JMERE or the word-pair demo."""
+    from processing.tasks import TASKS
+
     kind = getattr(AutoConfig.from_pretrained(checkpoint), "task", None)
-    wanted = "ner" if task == "ner" else "word_pair"
+    wanted = TASKS[task].head
     if kind != wanted:
         kinds = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
         raise UsageError(

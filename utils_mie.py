@@ -23,6 +23,7 @@ from processing.contexts import read_context_lines
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS
 from processing.corpora.demo import PAIR_RELATIONS
 from processing.decoding import IGNORE, bio_entities, structures_from_predictions
+from processing.tasks import TASKS
 from processing.wordpair import MRE_ENTITY, MRE_NO_RELATION, encode_grid, grid_label_names, unencodable_items
 from shapca_metrics import load_metric
 
@@ -122,7 +123,7 @@ def build_processor(model_args, data_args, corpus) -> ShapCAProcessor:
 
 
 def build_model(model_args, labels: list[str], task: str, processor: ShapCAProcessor):
-    model_class = MODEL_FOR_TASK["ner" if task == "ner" else "word_pair"]
+    model_class = MODEL_FOR_TASK[TASKS[task].head]
     if model_args.model_name_or_path:
         return model_class.from_pretrained(model_args.model_name_or_path)
     settings = dict(
@@ -294,9 +295,7 @@ def decoded_structures(predictions, id2label: dict, task: str, none_weight: floa
     if task == "mre":
         return structures_from_predictions({"relation_mass": predictions}, id2label, "word_pair", [], none_weight)
     ids, scores = predictions
-    return structures_from_predictions(
-        {"ids": ids, "scores": scores}, id2label, "ner" if task == "ner" else "word_pair"
-    )
+    return structures_from_predictions({"ids": ids, "scores": scores}, id2label, TASKS[task].head)
 
 
 # The weights of `None` tried by `select_none_weight`: 1 (the paper's argmax) and around it.
@@ -336,7 +335,7 @@ def compute_metrics(
     """
     id2label = {int(key): value for key, value in id2label.items()}
     structures = decoded_structures(prediction.predictions, id2label, task, none_weight)
-    metric = load_metric(task)
+    metric = load_metric(TASKS[task].metric)
     if task == "ner":
         gold = [[id2label[int(t)] for t in row if t != IGNORE] for row in prediction.label_ids]
         pred = [tags_from_entities(s["entities"], len(g)) for s, g in zip(structures, gold)]

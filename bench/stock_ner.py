@@ -64,7 +64,7 @@ def main() -> None:
 
     columns = corpus["train"].column_names
     prepared = {split: part.map(encode, batched=True, remove_columns=columns) for split, part in corpus.items()}
-    metric = load_metric("ner")
+    metric = load_metric("mner")
 
     def compute_metrics(prediction):
         predicted = np.argmax(prediction.predictions, axis=-1)

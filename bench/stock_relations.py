@@ -172,7 +172,7 @@ def entity_tagger(args, train: Dataset, dev: Dataset, folder: Path):
         return encoding
 
     names = np.array(NER_LABELS)
-    metric = load_metric("ner")
+    metric = load_metric("mner")
 
     def compute_metrics(prediction):
         first = prediction.label_ids != IGNORE

@@ -37,6 +37,7 @@ import processing  # noqa: F401  (registers the multimodal-ner task)
 from processing.corpora import load_corpus
 from processing.images import ImageReadError, load_image
 from processing.pipeline_shapca import split_words
+from processing.tasks import TASK_OF_HEAD, TASKS
 
 ENTITY_COLUMNS = ["entity", "type", "score"]
 RELATION_COLUMNS = ["head", "relation", "tail", "score"]
@@ -269,11 +270,11 @@ def build_page(nlp, model_name: str, examples: list[list[str]], limits: Limits =
     """The page, with its queue set up; launch it with ``max_file_size=limits.max_upload_size``."""
     extractor = Extractor(nlp, limits, example_pictures=[row[1] for row in examples if row[1]])
     word_pair = nlp.model.config.task == "word_pair"
-    finds = "entities and the relations between them" if word_pair else "named entities"
+    task_title = TASKS[TASK_OF_HEAD[nlp.model.config.task]].title
     suggests = nlp.context_store is not None or nlp.context_generator is not None
     with gr.Blocks(title="Shap-CA demo") as page:
         gr.Markdown(
-            f"# Shap-CA: {finds} in a post and its picture\n"
+            f"# Shap-CA: {task_title} in a post and its picture\n"
             f"Model: `{model_name}`. Type a post, add its picture and, if you like, a context: a sentence that "
             "describes the picture, as an image-to-text model would. Then press **Extract**."
             + (" Uploading a picture fills the context box from the configured context source." if suggests else "")

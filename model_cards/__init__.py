@@ -19,30 +19,12 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import PreTrainedConfig
 from transformers.trainer_utils import SchedulerType
 
+from processing.tasks import TASKS
+
 TEMPLATE = Path(__file__).resolve().parent / "shapca.md"
-TASK_TITLES = {
-    "ner": "multimodal named entity recognition",
-    "mre": "multimodal relation extraction",
-    "mjere": "joint multimodal entity-relation extraction",
-}
-# The test scores reported in the model-index and at the top of the results, in each task's own
-# words (the card's table shows every score).
-TASK_METRICS = {
-    "ner": {"f1": "entity F1", "precision": "entity precision", "recall": "entity recall", "strict_f1": "entity F1 (strict IOB2)"},
-    "mre": {"f1": "relation F1", "precision": "relation precision", "recall": "relation recall"},
-    "mjere": {
-        "f1": "triple F1 (MJERE_j)", "precision": "triple precision", "recall": "triple recall",
-        "entity_f1": "entity F1 (MJERE_e)", "entity_precision": "entity precision", "entity_recall": "entity recall",
-    },
-}  # fmt: skip
 # Results that measure time or work, not quality: the card's speed table.
 SPEED_KEYS = ("_runtime", "_samples_per_second", "_steps_per_second", "total_flos")
-# The pipeline each kind of checkpoint carries, and the example it is shown with.
-PIPELINE_TASKS = {
-    "ner": "multimodal-ner",
-    "mre": "multimodal-relation-extraction",
-    "mjere": "multimodal-relation-extraction",
-}
+# The example each kind of checkpoint is shown with.
 EXAMPLES = {
     "ner": (["so", "proud", "of", "Jordan"], "a portrait of a man"),
     "word_pair": (["Eden", "met", "Hudson", "at", "the", "beach"], "two people holding hands at a wedding"),
@@ -52,11 +34,11 @@ NOT_SETTINGS = {field.name for field in dataclasses.fields(PreTrainedConfig)} | 
 
 
 def eval_results(corpus: str, task: str, results: dict) -> list[EvalResult]:
-    """One `EvalResult` per test score of the task's ``TASK_METRICS`` found in ``results`` (keys ``test_<metric>``)."""
+    """One `EvalResult` per test score of the task (`TaskSpec.scores`) found in ``results`` (keys ``test_<metric>``)."""
     return [
         EvalResult(
             task_type="token-classification",
-            task_name=TASK_TITLES[task],
+            task_name=TASKS[task].title,
             dataset_type=corpus,
             dataset_name=corpus,
             dataset_split="test",
@@ -64,7 +46,7 @@ def eval_results(corpus: str, task: str, results: dict) -> list[EvalResult]:
             metric_name=f"test {name}",
             metric_value=round(float(results[f"test_{metric}"]), 4),
         )
-        for metric, name in TASK_METRICS[task].items()
+        for metric, name in TASKS[task].scores.items()
         if f"test_{metric}" in results
     ]
 
@@ -134,7 +116,7 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         training_args: the run's `TrainingArguments` (``do_train``, ``output_dir``, ``hub_model_id``...).
         task: ``"ner"``, ``"mre"`` or ``"mjere"``.
         results: the run's results (``eval_*``, ``test_*``, ``*_runtime``..., ``environment``); the
-            test scores of ``TASK_METRICS`` also go to the model-index and to the top of the card.
+            test scores of the task (`TaskSpec.scores`) also go to the model-index and to the top of the card.
         data: what the run read (`utils_mie.data_summary`): ``corpus``, ``data_dir``, ``examples``
             and ``with_context`` per split, ``context_source``, ``max_length``, ``pos_tagger`` and
             ``checkpoint`` (the trained checkpoint the run started from or scored, if any).
@@ -156,7 +138,7 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         # The NER pipeline answers in the token-classification format; the relation pipeline's
         # entities-and-relations answer has no Hub task, so that card names none.
         pipeline_tag="token-classification" if task == "ner" else None,
-        tags=["shapca", "multimodal", "information-extraction", TASK_TITLES[task].replace(" ", "-")],
+        tags=["shapca", "multimodal", "information-extraction", TASKS[task].title.replace(" ", "-")],
         datasets=[data["corpus"]],
         eval_results=eval_results(data["corpus"], task, results) or None,  # no test scores, no model-index
     )
@@ -167,7 +149,7 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         location=str(location),
         trained=trained,
         checkpoint=data["checkpoint"],
-        task_title=TASK_TITLES[task],
+        task_title=TASKS[task].title,
         corpus=data["corpus"],
         data_dir=data["data_dir"],
         examples=data["examples"],
@@ -178,7 +160,7 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         settings=model_settings(config),
         headline={
             name: results[f"test_{metric}"]
-            for metric, name in TASK_METRICS[task].items()
+            for metric, name in TASKS[task].scores.items()
             if f"test_{metric}" in results
         },
         scores=scores,
@@ -186,5 +168,5 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         environment=results.get("environment"),
         training=training_settings(training_args, data, results) if trained else None,
         example=EXAMPLES[config.task],
-        pipeline_task=PIPELINE_TASKS[task],
+        pipeline_task=TASKS[task].pipeline,
     )

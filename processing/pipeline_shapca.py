@@ -39,13 +39,14 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .contexts import ContextGenerator, ContextStore
 from .images import load_image
+from .tasks import TASK_OF_HEAD, TASKS
 
 WORD = re.compile(r"\S+")
 # The task name under which a checkpoint carries this pipeline (`config.custom_pipelines`); not one
 # of the names the library registers, so that with the library imported those load without remote code.
 CHECKPOINT_TASK = "multimodal-information-extraction"
-# The pipeline task of each kind of checkpoint (``config.task``).
-TASK_OF_KIND = {"ner": "multimodal-ner", "word_pair": "multimodal-relation-extraction"}
+# The pipeline task of each kind of checkpoint (its head, ``config.task``).
+PIPELINE_OF_HEAD = {head: TASKS[task].pipeline for head, task in TASK_OF_HEAD.items()}
 INPUT_FORMS = (
     "a text (str), a dict {'text': str} or {'words': [str, ...]} with optional 'image' and 'context', "
     "or a list of texts or of such dicts"
@@ -157,8 +158,8 @@ class MultimodalExtractionPipeline(Pipeline):
 
     def __init__(self, *args, context_store=None, context_generator=None, **kwargs):
         super().__init__(*args, **kwargs)
-        wanted = TASK_OF_KIND[self.model.config.task]
-        if self.task in TASK_OF_KIND.values() and self.task != wanted:
+        wanted = PIPELINE_OF_HEAD[self.model.config.task]
+        if self.task in PIPELINE_OF_HEAD.values() and self.task != wanted:
             kind = "a CRF tagger (NER)" if self.model.config.task == "ner" else "a word-pair (relation)"
             raise ValueError(f"This is {kind} checkpoint: load it with pipeline({wanted!r}, ...), not {self.task!r}.")
         if context_store is not None and not isinstance(context_store, ContextStore):
@@ -276,7 +277,7 @@ def save_checkpoint(model, processor, save_directory, **kwargs) -> None:
     save_pipeline_code(save_directory)
 
 
-for _task in TASK_OF_KIND.values():
+for _task in PIPELINE_OF_HEAD.values():
     PIPELINE_REGISTRY.register_pipeline(
         _task, pipeline_class=MultimodalExtractionPipeline, pt_model=AutoModelForTokenClassification, type="multimodal"
     )

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def mner():
-    return load_metric("ner")
+    return load_metric("mner")
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,9 @@ print(evaluate.load("shapca_metrics/mre").compute(predictions=["a", "None"], ref
     assert result.stdout.strip() == "0.5"
 
 
-def test_load_metric_names_the_tasks():
-    with pytest.raises(ValueError, match="Unknown task 'ner2'"):
-        load_metric("ner2")
+def test_load_metric_names_the_modules():
+    with pytest.raises(ValueError, match=r"Unknown metric 'ner'; choose one of \['mner', 'mre', 'mjere'\]"):
+        load_metric("ner")
 
 
 def test_bio_entities():

@@ -21,6 +21,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..contexts import MissingContextError
 from ..input_files import FileFormatError
+from ..tasks import Task
 from .base import CorpusFormatError, MIEBuilder, MissingImageError, fingerprint_files
 from .demo import Demo
 from .jmere import JMERE, JMERE_ENTITY_TYPES, JMERE_RELATIONS
@@ -36,7 +37,7 @@ BUILDERS: dict[str, type[datasets.GeneratorBasedBuilder]] = {
     "jmere": JMERE,
     "demo": Demo,
 }
-TASKS = {"twitter2015": "ner", "twitter2017": "ner", "mnre": "mre", "jmere": "mjere"}
+CORPUS_TASKS = {"twitter2015": Task.NER, "twitter2017": Task.NER, "mnre": Task.MRE, "jmere": Task.MJERE}
 SOURCES = {
     "twitter2015": "UMT release (Yu et al., ACL 2020)",
     "twitter2017": "UMT release (Yu et al., ACL 2020)",
@@ -52,12 +53,12 @@ def check_corpus_name(name: str) -> None:
         raise ValueError(f"Unknown corpus {name!r}; choose one of {sorted(BUILDERS)}.")
 
 
-def corpus_task(name: str, flavour: str = "ner") -> str:
-    """``"ner"``, ``"mre"`` or ``"mjere"`` for a corpus name (the demo follows its flavour)."""
+def corpus_task(name: str, flavour: str = "ner") -> Task:
+    """The task of a corpus (the demo follows its flavour)."""
     check_corpus_name(name)
     if name == "demo":
-        return "ner" if flavour == "ner" else "mjere"
-    return TASKS[name]
+        return Task.NER if flavour == "ner" else Task.MJERE
+    return CORPUS_TASKS[name]
 
 
 def load_corpus(
