@@ -12,7 +12,9 @@ A single ``.json`` argument is a config file; flags after it override its values
 follows from the corpus: a CRF tagger for Twitter-2015/2017 (and the demo), the word-pair
 head for MNRE and JMERE (and the word-pair demo). The pieces live beside this script:
 `arguments_mie.py` (the flags: one per setting of the Shap-CA config, the data's, the Trainer's),
-`trainer_mie.py` (the Trainer subclass) and `utils_mie.py` (building, data, metrics, records).
+`trainer_mie.py` (the Trainer subclass), `build_mie.py` (the processor and the model), `data_mie.py`
+(labels and prepared splits), `metrics_mie.py` (scores and prediction records) and
+`records_mie.py` (results files, the run's environment, the output folder's lock).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from transformers import AutoConfig, EarlyStoppingCallback, set_seed
 from arguments_mie import UsageError, parse_arguments
 from modeling_shapca import MODEL_FOR_TASK
 
-# The corpus, processor, Trainer and metric code (processing, trainer_mie, utils_mie) is imported
+# The corpus, processor, Trainer and metric code (processing and the *_mie modules) is imported
 # in the functions that use it, after the arguments are parsed: --help and a wrong flag answer at once.
 
 logger = logging.getLogger("run_mie")
@@ -70,10 +72,11 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     from datasets import Dataset
     from transformers import AutoProcessor
 
+    from metrics_mie import decoded_structures
     from processing import ShapCADataCollator
     from processing.input_files import read_examples_file
+    from records_mie import write_jsonl
     from trainer_mie import MIETrainer
-    from utils_mie import decoded_structures, write_jsonl
 
     if not model_args.model_name_or_path:
         raise UsageError("--predict_file needs --model_name_or_path, a trained checkpoint.")
@@ -121,25 +124,13 @@ def check_checkpoint_task(checkpoint: str, task: str, corpus: str) -> None:
 
 def train_and_evaluate(model_args, data_args, training_args) -> dict:
     """One run: build, train with early stopping on dev F1, score dev and test, write everything."""
+    from build_mie import build_model, build_processor
+    from data_mie import data_summary, label_names, one_row_per_sentence, parse_label_map, prepare_split
+    from metrics_mie import compute_metrics, decoded_structures, prediction_records, select_none_weight
     from processing import ShapCADataCollator
     from processing.corpora import corpus_task, load_corpus
+    from records_mie import read_results, run_environment, write_jsonl
     from trainer_mie import MIETrainer
-    from utils_mie import (
-        build_model,
-        build_processor,
-        compute_metrics,
-        data_summary,
-        decoded_structures,
-        label_names,
-        one_row_per_sentence,
-        parse_label_map,
-        prediction_records,
-        prepare_split,
-        read_results,
-        run_environment,
-        select_none_weight,
-        write_jsonl,
-    )
 
     output_dir = Path(training_args.output_dir)
     finished = read_results(output_dir / "all_results.json")
@@ -272,7 +263,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parse_arguments(argv)
-    from utils_mie import OutputDirLock
+    from records_mie import OutputDirLock
 
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -292,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run(model_args, data_args, training_args) -> dict:
     """Predict, or train and evaluate once or once per seed (``--seeds``)."""
-    from utils_mie import run_environment, summarise_seeds, write_text_atomic
+    from records_mie import run_environment, summarise_seeds, write_text_atomic
 
     if data_args.predict_file:
         return {"predictions": str(predict_new_examples(model_args, data_args, training_args))}

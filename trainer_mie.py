@@ -15,7 +15,7 @@ from transformers import Trainer
 from model_cards import build_model_card
 from processing.decoding import IGNORE, join_windows, predictions_from_logits
 from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
-from utils_mie import read_results, write_text_atomic
+from records_mie import read_results, write_text_atomic
 
 LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
 
@@ -51,7 +51,7 @@ class MIETrainer(Trainer):
 
     Args:
         run_record: ``(task, data)`` for the model card: the task (``"ner"``, ``"mre"``,
-            ``"mjere"``) and what the run read (`utils_mie.data_summary`).
+            ``"mjere"``) and what the run read (`data_mie.data_summary`).
         max_words: the width the word axes of the predictions are padded to: at least the words
             of the longest example evaluated.
     """

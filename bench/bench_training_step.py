@@ -30,9 +30,10 @@ import torch
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 import run_mie
+from build_mie import build_model, build_processor
+from data_mie import label_names, one_row_per_sentence, prepare_split
 from processing import ShapCADataCollator
 from processing.corpora import corpus_task, load_corpus
-from utils_mie import build_model, build_processor, label_names, one_row_per_sentence, prepare_split
 
 CONTEXTS = {
     "twitter2017": "twitter2017.blip2.jsonl",

@@ -5,7 +5,7 @@
 
 The card says what the run really had: the model's settings come from the model's own config,
 the corpus, its splits and the contexts from the data the run read (``data``, see
-`utils_mie.data_summary`), the training settings only when the run trained. The YAML header,
+`data_mie.data_summary`), the training settings only when the run trained. The YAML header,
 ``model-index`` included, comes from `huggingface_hub.ModelCardData`; the body is the Jinja
 template ``shapca.md`` next to this file.
 """
@@ -117,7 +117,7 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         task: ``"ner"``, ``"mre"`` or ``"mjere"``.
         results: the run's results (``eval_*``, ``test_*``, ``*_runtime``..., ``environment``); the
             test scores of the task (`TaskSpec.scores`) also go to the model-index and to the top of the card.
-        data: what the run read (`utils_mie.data_summary`): ``corpus``, ``data_dir``, ``examples``
+        data: what the run read (`data_mie.data_summary`): ``corpus``, ``data_dir``, ``examples``
             and ``with_context`` per split, ``context_source``, ``max_length``, ``pos_tagger`` and
             ``checkpoint`` (the trained checkpoint the run started from or scored, if any).
 

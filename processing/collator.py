@@ -75,7 +75,7 @@ class ShapCADataCollator:
                 [[r["head"]["start"], r["head"]["end"], r["tail"]["start"], r["tail"]["end"]] for r in rows]
             )
         for key in rows[0]:
-            if key.startswith("gold_"):  # gold structures for the metrics (see utils_mie.prepare_split)
+            if key.startswith("gold_"):  # gold structures for the metrics (see data_mie.prepare_split)
                 batch[key] = pad_structures([row[key] for row in rows], row_size=None if key == "gold_tags" else 3)
         return batch
 

@@ -1,6 +1,6 @@
 """What every reader of an input file shares: text lines with ``path:line`` errors, and image ids.
 
-The corpus readers (`processing.corpora`), the context reader (`processing.contexts`) and the
+The corpus readers (`processing.corpora`), the context reader (`processing.context_store`) and the
 reader of new examples (`read_examples_file`) read their files through `read_text_lines` and check the image ids they find with `check_image_id`,
 so that a bad byte or a bad id gets the same clear error, naming the file and the line,
 whichever file it is in. Each reader passes its own subclass of `FileFormatError`.

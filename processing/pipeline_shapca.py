@@ -37,7 +37,8 @@ from transformers import AutoModelForTokenClassification, Pipeline
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .contexts import ContextGenerator, ContextStore
+from .context_generation import ContextGenerator
+from .context_store import ContextStore
 from .images import load_image
 from .tasks import TASK_OF_HEAD, TASKS
 
@@ -143,7 +144,7 @@ class MultimodalExtractionPipeline(Pipeline):
     Args (besides the `Pipeline` ones):
         context_store: a `ContextStore` or context JSONL path(s), looked up by the image file name.
         context_generator: a callable ``(list of PIL images) -> list of texts``, or the name of an
-            image-text-to-text model (see `processing.contexts.ContextGenerator`).
+            image-text-to-text model (see `processing.context_generation.ContextGenerator`).
 
     Returns:
         For a CRF checkpoint, the entities ``[{"entity_group", "word", "start", "end", "score"}]``

@@ -15,7 +15,7 @@ import json
 import logging
 from pathlib import Path
 
-from processing.contexts import DEFAULT_GENERATOR, DEFAULT_PROMPT, generate_contexts
+from processing.context_generation import DEFAULT_GENERATOR, DEFAULT_PROMPT, generate_contexts
 from processing.images import MISSING_IMAGE_POLICIES
 
 

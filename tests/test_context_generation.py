@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from processing.contexts import ContextStore, generate_contexts, image_items
+from processing.context_generation import generate_contexts, image_items
+from processing.context_store import ContextStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +114,7 @@ def test_image_items_from_a_corpus_and_paths(tmp_path):
 
 KILLABLE = """
 import sys
-from processing.contexts import generate_contexts
+from processing.context_generation import generate_contexts
 generate_contexts(sys.argv[1], sys.argv[2], model_name_or_path=sys.argv[3], max_new_tokens=40, batch_size=1,
                   temperature=1.0, progress=False)
 """

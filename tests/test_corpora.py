@@ -14,8 +14,9 @@ from conftest import (
 )
 from huggingface_hub import DatasetCard
 
-from processing.contexts import ContextFormatError, ContextStore
-from processing.corpora import CorpusFormatError, export_corpus, load_corpus
+from processing.context_store import ContextFormatError, ContextStore
+from processing.corpora import CorpusFormatError, load_corpus
+from processing.corpora.hub import export_corpus
 
 
 def test_twitter_columns_images_and_contexts(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ["modeling_shapca", "processing", "shapca_metrics", "model_cards", "scripts", "run_mie.py", "arguments_mie.py", "trainer_mie.py",
-           "utils_mie.py"]  # fmt: skip
+           "build_mie.py", "data_mie.py", "metrics_mie.py", "records_mie.py"]  # fmt: skip
 PROJECT = {
     "modeling_shapca",
     "processing",
@@ -17,7 +17,10 @@ PROJECT = {
     "run_mie",
     "arguments_mie",
     "trainer_mie",
-    "utils_mie",
+    "build_mie",
+    "data_mie",
+    "metrics_mie",
+    "records_mie",
 }
 # Import name -> distribution name, where they differ.
 DISTRIBUTION = {"PIL": "pillow", "torchcrf": "pytorch-crf", "yaml": "pyyaml"}
@@ -62,10 +65,13 @@ MAY_IMPORT = {
     "shapca_metrics": set(),
     "processing": {"modeling_shapca"},
     "model_cards": {"modeling_shapca", "processing"},
-    "experiments": {"modeling_shapca", "processing", "shapca_metrics", "arguments_mie", "utils_mie"},
+    "experiments": {"modeling_shapca", "processing", "shapca_metrics", "arguments_mie", "records_mie"},
     "arguments_mie": {"modeling_shapca"},
-    "utils_mie": {"modeling_shapca", "processing", "shapca_metrics", "model_cards"},
-    "trainer_mie": {"modeling_shapca", "processing", "model_cards", "utils_mie"},
+    "records_mie": set(),
+    "data_mie": {"modeling_shapca", "processing"},
+    "build_mie": {"modeling_shapca", "processing"},
+    "metrics_mie": {"modeling_shapca", "processing", "shapca_metrics"},
+    "trainer_mie": {"modeling_shapca", "processing", "model_cards", "records_mie"},
 }
 
 

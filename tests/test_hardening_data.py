@@ -13,7 +13,7 @@ from conftest import write_contexts, write_jmere, write_mnre, write_twitter
 from PIL import Image
 
 from processing.collator import ShapCADataCollator
-from processing.contexts import ContextFormatError, ContextStore
+from processing.context_store import ContextFormatError, ContextStore
 from processing.corpora import CorpusFormatError, MissingImageError, corpus_task, load_corpus, log_image_coverage
 from processing.images import ImageReadError, load_image
 
@@ -135,7 +135,7 @@ def test_conflicting_duplicate_contexts_warn_with_file_and_both_lines(tmp_path, 
     path = tmp_path / "ctx.jsonl"
     lines = [context_line("1.jpg", "a dog"), context_line("2.jpg", "a cat"), context_line("1.jpg", "a wolf")]
     path.write_text("".join(lines), encoding="utf-8")
-    with caplog.at_level("WARNING", logger="processing.contexts"):
+    with caplog.at_level("WARNING", logger="processing.context_store"):
         store = ContextStore([path])
     assert store.get("1.jpg") == "a wolf"
     assert f"{path}: image id '1.jpg' has different contexts on lines 1 and 3; using line 3." in caplog.text
@@ -144,7 +144,7 @@ def test_conflicting_duplicate_contexts_warn_with_file_and_both_lines(tmp_path, 
 def test_repeated_identical_context_does_not_warn(tmp_path, caplog):
     path = tmp_path / "ctx.jsonl"
     path.write_text(context_line("1.jpg", "a dog") * 2, encoding="utf-8")
-    with caplog.at_level("WARNING", logger="processing.contexts"):
+    with caplog.at_level("WARNING", logger="processing.context_store"):
         assert ContextStore([path]).get("1.jpg") == "a dog"
     assert caplog.text == ""
 

@@ -1,12 +1,16 @@
-"""The `evaluate` modules of shapca_metrics/ against hand-counted examples, and loaded offline by path."""
+"""The `evaluate` modules of shapca_metrics/ and the scoring of metrics_mie against hand-counted examples, and loaded offline by path."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from transformers import EvalPrediction
 
+from metrics_mie import select_none_weight
+from processing.wordpair import MRE_ENTITY, grid_label_names
 from shapca_metrics import load_metric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +115,8 @@ def test_compute_metrics_scores_joint_predictions_that_carry_decoder_scores():
     import numpy as np
     from transformers import EvalPrediction
 
+    from metrics_mie import compute_metrics
     from processing.wordpair import IGNORE, encode_grid
-    from utils_mie import compute_metrics
 
     id2label = {0: "none", 1: "PER", 2: "couple", 3: "couple^-1"}
     label2id = {label: i for i, label in id2label.items()}
@@ -132,3 +136,18 @@ def test_compute_metrics_scores_joint_predictions_that_carry_decoder_scores():
     scores = compute_metrics(prediction, task="mjere", id2label=id2label)
     assert scores["f1"] == 1.0  # one triple, found
     assert scores["entity_precision"] == 1.0 and scores["entity_recall"] == pytest.approx(2 / 3)
+
+
+def test_the_none_weight_is_chosen_by_dev_f1_nearest_the_papers_argmax():
+    relations = ["None", "/per/org/member_of"]
+    id2label = dict(enumerate(grid_label_names([MRE_ENTITY], relations[1:])))  # none, entity, r, r^-1
+    # Per pair: summed P^final of none, entity, r, r^-1, then 1 (the head comes first).
+    mass = np.array([
+        [0.60, 0.0, 0.40, 0.0, 1.0],  # gold r: r wins once None weighs below 0.4 / 0.6
+        [0.90, 0.0, 0.10, 0.0, 1.0],  # gold None: r wins below 0.1 / 0.9
+    ])  # fmt: skip
+    dev_f1 = select_none_weight(EvalPrediction(mass, np.array([1, 0])), id2label, relations)
+    assert dev_f1[1.0] == 0.0  # the paper's argmax says None twice
+    best = next(iter(dev_f1))
+    assert best == 0.65 and dev_f1[best] == 1.0  # of 0.15 ... 0.65 (all F1 1.0), the one nearest 1
+    assert dev_f1[0.1] < 1.0  # too light: the None pair is called r

@@ -9,8 +9,8 @@ from conftest import tiny_config, write_contexts
 from huggingface_hub import ModelCard
 
 import run_mie
+from data_mie import context_source
 from model_cards import build_model_card
-from utils_mie import context_source
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = {

@@ -16,8 +16,8 @@ from transformers import AutoModelForTokenClassification
 
 import run_mie
 from experiments.grid import run_mie_flags
+from metrics_mie import NONE_WEIGHTS
 from processing.input_files import read_examples_file
-from utils_mie import NONE_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 # run_mie configs (the grid files beside them are run_grid.py's, tested in test_experiments.py).
@@ -324,7 +324,7 @@ def test_cross_corpus_evaluation_with_a_label_map(tmp_path):
 
 def test_a_results_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     from experiments.grid import is_finished
-    from utils_mie import read_results, write_text_atomic
+    from records_mie import read_results, write_text_atomic
 
     path = tmp_path / "all_results.json"
     write_text_atomic(path, json.dumps({"test_f1": 0.5}))
@@ -466,7 +466,7 @@ def test_every_config_setting_is_a_flag_with_its_help():
 
 
 def test_the_command_line_answers_before_the_corpus_and_trainer_code_is_loaded():
-    probe = "import sys, run_mie; print(sorted(m for m in ('datasets', 'processing', 'trainer_mie', 'utils_mie', 'metrics') if m in sys.modules))"
+    probe = "import sys, run_mie; print(sorted(m for m in ('datasets', 'processing', 'trainer_mie', 'data_mie', 'metrics_mie', 'shapca_metrics') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]"
     help_text = subprocess.run(

@@ -11,7 +11,7 @@ from typing import ClassVar
 import datasets
 from datasets.builder import Key
 
-from ..contexts import ContextStore
+from ..context_store import ContextStore
 from ..images import check_missing_image_policy
 from ..input_files import FileFormatError
 
@@ -43,7 +43,7 @@ class MIEBuilderConfig(datasets.BuilderConfig):
         image_dir: folder of the images, which must exist; the ``image`` column holds the path of each
             image (None without an image_dir).
         missing_image: ``"error"`` or ``"skip"`` (the ``image`` column is None), for images not in image_dir.
-        context_files: JSONL files of bridging contexts (see `processing.contexts`).
+        context_files: JSONL files of bridging contexts (see `processing.context_store`).
         missing_context: ``"error"`` or ``"empty"``, for images without a context.
         source_fingerprint: sizes and times of the source files (and of image_dir), so that the cache is
             rebuilt when they change.

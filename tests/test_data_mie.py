@@ -4,14 +4,12 @@ on, the items a grid cannot hold, and the gold that is scored."""
 import json
 import logging
 
-import numpy as np
 import pytest
 from conftest import write_jmere, write_mnre
-from transformers import EvalPrediction
 
+from data_mie import label_names, one_row_per_sentence, prepare_split
 from processing.corpora import load_corpus
-from processing.wordpair import MRE_ENTITY, decode_grid, encode_grid, grid_label_names, unencodable_items
-from utils_mie import label_names, one_row_per_sentence, prepare_split, select_none_weight
+from processing.wordpair import decode_grid, encode_grid, unencodable_items
 
 
 def mnre_line(words, head, tail, relation, image="s1.jpg"):
@@ -74,7 +72,7 @@ def test_overlapping_spans_are_counted_and_scored_from_the_file(tmp_path, proces
     corpus = load_corpus("jmere", data, cache_dir=tmp_path / "cache")
     labels = label_names(corpus, "jmere", "mjere")
     label2id = {label: i for i, label in enumerate(labels)}
-    with caplog.at_level(logging.WARNING, logger="utils_mie"):
+    with caplog.at_level(logging.WARNING, logger="data_mie"):
         test = prepare_split(corpus["test"], "mjere", label2id, processor, use_context=True)
     (warning,) = [record.getMessage() for record in caplog.records if "cannot hold" in record.getMessage()]
     assert "test: the word-pair grid cannot hold 1 of 3 entities and 1 of 2 relations" in warning
@@ -96,18 +94,3 @@ def test_unencodable_items_counts_what_the_grid_does_not_give_back():
     grid = encode_grid(5, nested, relations, label2id)
     # The nested ORG takes a cell of the PER block: the PER span, and so its relation, are lost.
     assert unencodable_items(grid, nested, relations, id2label) == (1, 1)
-
-
-def test_the_none_weight_is_chosen_by_dev_f1_nearest_the_papers_argmax():
-    relations = ["None", "/per/org/member_of"]
-    id2label = dict(enumerate(grid_label_names([MRE_ENTITY], relations[1:])))  # none, entity, r, r^-1
-    # Per pair: summed P^final of none, entity, r, r^-1, then 1 (the head comes first).
-    mass = np.array([
-        [0.60, 0.0, 0.40, 0.0, 1.0],  # gold r: r wins once None weighs below 0.4 / 0.6
-        [0.90, 0.0, 0.10, 0.0, 1.0],  # gold None: r wins below 0.1 / 0.9
-    ])  # fmt: skip
-    dev_f1 = select_none_weight(EvalPrediction(mass, np.array([1, 0])), id2label, relations)
-    assert dev_f1[1.0] == 0.0  # the paper's argmax says None twice
-    best = next(iter(dev_f1))
-    assert best == 0.65 and dev_f1[best] == 1.0  # of 0.15 ... 0.65 (all F1 1.0), the one nearest 1
-    assert dev_f1[0.1] < 1.0  # too light: the None pair is called r

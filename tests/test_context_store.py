@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from processing.contexts import ContextStore, ContextWriter, MissingContextError
+from processing.context_store import ContextStore, MissingContextError
+from processing.context_writer import ContextWriter
 
 
 def write_lines(path, lines):

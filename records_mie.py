@@ -1,0 +1,150 @@
+"""What a run leaves on disk and what it depends on: results files written whole, the run's
+environment (device, threads, versions), the lock of an output folder and the summary of seeds."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import socket
+import statistics
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+# The libraries whose version is recorded with every result (see `run_environment`).
+ENVIRONMENT_PACKAGES = ("torch", "transformers", "datasets", "accelerate", "timm", "numpy", "tokenizers")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one, never a
+    part: write a temporary file beside it, flush it to disk, then rename it over ``path``."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def write_jsonl(path: Path, records) -> None:
+    write_text_atomic(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+
+
+def run_environment(training_args) -> dict:
+    """What a run's numbers depend on besides its config and seed: the device, torch's CPU threads
+    (they set the order of floating-point sums) and the library versions. Saved in
+    ``all_results.json`` under ``"environment"``."""
+    device = training_args.device
+    return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "processes": training_args.world_size,
+        "torch_num_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {name: package_version(name) for name in ENVIRONMENT_PACKAGES},
+    }
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def read_results(path: str | os.PathLike) -> dict | None:
+    """The results JSON at ``path``, or None when it is missing or not a whole JSON object."""
+    try:
+        results = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return results if isinstance(results, dict) else None
+
+
+class OutputDirLock:
+    """Holds ``output_dir/.run_mie.lock`` (the owner's process id and host) while a run writes into
+    the folder, so that a second run on the same folder is refused instead of mixing two models'
+    files. A lock whose process is gone (a killed run) is taken over with a warning."""
+
+    FILE = ".run_mie.lock"
+
+    def __init__(self, folder: str | os.PathLike):
+        self.path = Path(folder) / self.FILE
+        self.owner = f"{os.getpid()} {socket.gethostname()}"
+
+    @staticmethod
+    def _alive(owner: str) -> bool:
+        pid, _, host = owner.partition(" ")
+        if host.strip() != socket.gethostname() or not pid.isdigit():
+            return True  # another machine's process (or an unknown format): cannot tell, so in use
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def __enter__(self):
+        folder = self.path.parent
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(
+                f"--output_dir {folder} is a file, not a folder: give a folder to write the run into."
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"--output_dir {folder} cannot be written: give a folder you may write into.")
+        while True:
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = self.path.read_text(encoding="utf-8", errors="replace").strip()
+                if self._alive(owner):
+                    raise RuntimeError(
+                        f"{folder} is in use by another run_mie.py (process and host: {owner}, see {self.path}). "
+                        "Wait for it to finish or give another --output_dir; if no such run is going on, "
+                        f"delete {self.path}."
+                    ) from None
+                logger.warning("Taking over the lock of %s left by a run that is gone (%s).", folder, owner)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(self.owner + "\n")
+            return self
+
+    def __exit__(self, *exc_info):
+        try:
+            if self.path.read_text(encoding="utf-8").strip() == self.owner:
+                self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def summarise_seeds(runs: dict[int, dict]) -> dict:
+    """Mean and standard deviation over seeds of every numeric result."""
+    summary = {"seeds": sorted(runs)}
+    keys = set.intersection(*(set(r) for r in runs.values()))
+    for key in sorted(keys):
+        values = [runs[seed][key] for seed in sorted(runs)]
+        if all(isinstance(v, (int, float)) for v in values):
+            summary[f"{key}_mean"] = statistics.fmean(values)
+            summary[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return summary
