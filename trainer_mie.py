@@ -4,7 +4,6 @@ predictions for the metrics, and self-contained checkpoints."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 from pathlib import Path
 
@@ -13,11 +12,13 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer
 
 from model_cards import build_model_card
+from modeling_shapca import ShapCAInputs
 from processing.decoding import IGNORE, join_windows, predictions_from_logits
 from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
 from records_mie import read_results, write_text_atomic
 
 LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
+MODEL_INPUTS = {*ShapCAInputs.__annotations__, "labels"}
 
 
 def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
@@ -103,11 +104,11 @@ class MIETrainer(Trainer):
         finally:
             self.data_collator = collator
 
-    def _model_inputs(self, inputs: dict) -> dict:
-        """The entries of a batch that the model takes (its forward's arguments); the rest (the given
-        pair, where each window belongs, the gold structures) is for decoding and scoring."""
-        forward = inspect.signature(self.accelerator.unwrap_model(self.model).forward).parameters
-        return {key: value for key, value in inputs.items() if key in forward}
+    @staticmethod
+    def _model_inputs(inputs: dict) -> dict:
+        """The entries of a batch that the model takes (`ShapCAInputs` and the labels); the rest (the
+        given pair, where each window belongs, the gold structures) is for decoding and scoring."""
+        return {key: value for key, value in inputs.items() if key in MODEL_INPUTS}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**self._model_inputs(inputs))

@@ -29,6 +29,46 @@ from processing.wordpair import IGNORE
 from shapca_metrics import load_metric
 
 
+def encode_tagged(tokenizer, words: list[list[str]], contexts: list[str | None], tags: list[list[int]]):
+    """Words, then their context as the second segment (cut first when too long), with each word's tag
+    on its first sub-token and IGNORE elsewhere: the stock recipe's input."""
+    encoded = tokenizer(
+        words,
+        [(context or "").split() for context in contexts],
+        is_split_into_words=True,
+        truncation="only_second",
+        max_length=128,
+    )
+    encoded["labels"] = []
+    for row, row_tags in enumerate(tags):
+        seen, labels = set(), []
+        for word, segment in zip(encoded.word_ids(row), encoded.sequence_ids(row)):
+            labels.append(row_tags[word] if segment == 0 and word is not None and word not in seen else IGNORE)
+            seen.add(word)
+        encoded["labels"].append(labels)
+    return encoded
+
+
+def stock_training_arguments(args, output_dir, **changes) -> TrainingArguments:
+    """The stock recipe's Trainer settings (``args``: batch size, epochs, learning rate, seed): cosine
+    schedule with 5% warmup, dev scored every epoch, on CPU; ``changes`` on top."""
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=32,
+        num_train_epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        eval_strategy="epoch",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=args.seed,
+        **changes,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", required=True)
@@ -48,19 +88,7 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.encoder)
 
     def encode(batch):
-        contexts = [(context or "").split() for context in batch["context"]]
-        encoded = tokenizer(
-            batch["words"], contexts, is_split_into_words=True, truncation="only_second", max_length=128
-        )
-        encoded["labels"] = []
-        for row, tags in enumerate(batch["ner_tags"]):
-            seen, row_labels = set(), []
-            for word, segment in zip(encoded.word_ids(row), encoded.sequence_ids(row)):
-                first = segment == 0 and word is not None and word not in seen
-                row_labels.append(tags[word] if first else IGNORE)
-                seen.add(word)
-            encoded["labels"].append(row_labels)
-        return encoded
+        return encode_tagged(tokenizer, batch["words"], batch["context"], batch["ner_tags"])
 
     columns = corpus["train"].column_names
     prepared = {split: part.map(encode, batched=True, remove_columns=columns) for split, part in corpus.items()}
@@ -78,21 +106,7 @@ def main() -> None:
         id2label=dict(enumerate(labels)),
         label2id={l: i for i, l in enumerate(labels)},
     )
-    training_args = TrainingArguments(
-        output_dir=str(args.output_dir),
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=32,
-        num_train_epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=0.05,
-        eval_strategy="epoch",
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=args.seed,
-    )
+    training_args = stock_training_arguments(args, args.output_dir, save_strategy="no")
     trainer = Trainer(
         model=model,
         args=training_args,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from datasets import Dataset
+from stock_ner import encode_tagged, stock_training_arguments  # beside this script
 from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
@@ -30,7 +31,6 @@ from transformers import (
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
     Trainer,
-    TrainingArguments,
     set_seed,
 )
 
@@ -51,23 +51,8 @@ def make_trainer(args, model_class, labels, folder: Path, train, dev, encode, co
         args.encoder, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)}
     )
     model.resize_token_embeddings(len(collator.tokenizer))  # room for the entity markers, if any
-    training_args = TrainingArguments(
-        output_dir=str(folder),
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=32,
-        num_train_epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=0.05,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model="f1",
-        report_to="none",
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=args.seed,
+    training_args = stock_training_arguments(
+        args, folder, save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="f1"
     )
     return Trainer(
         model=model,
@@ -158,18 +143,8 @@ def entity_tagger(args, train: Dataset, dev: Dataset, folder: Path):
     tokenizer = AutoTokenizer.from_pretrained(args.encoder)
 
     def encode(batch):
-        contexts = [(context or "").split() for context in batch["context"]]
-        encoding = tokenizer(
-            batch["words"], contexts, is_split_into_words=True, truncation="only_second", max_length=128
-        )
-        encoding["labels"] = []
-        for row, (words, entities) in enumerate(zip(batch["words"], batch["entities"])):
-            tags, seen, labels = bio_tags(len(words), entities), set(), []
-            for word, segment in zip(encoding.word_ids(row), encoding.sequence_ids(row)):
-                labels.append(tags[word] if segment == 0 and word is not None and word not in seen else IGNORE)
-                seen.add(word)
-            encoding["labels"].append(labels)
-        return encoding
+        tags = [bio_tags(len(words), entities) for words, entities in zip(batch["words"], batch["entities"])]
+        return encode_tagged(tokenizer, batch["words"], batch["context"], tags)
 
     names = np.array(NER_LABELS)
     metric = load_metric("mner")

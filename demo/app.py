@@ -67,15 +67,26 @@ def readable_size(size: int) -> str:
 
 
 class Limits(NamedTuple):
-    """What one request may ask of the server. Each has a flag of the same name (see build_parser)."""
+    """What one request may ask of the server. Each has a flag of the same name, described in `LIMIT_HELP`."""
 
-    max_words: int = 1000  # words of the post
-    max_post_characters: int = 10_000  # characters of the post (a long run without spaces is one word)
-    max_context_characters: int = 2000  # characters of a context typed in the box
-    max_upload_size: int = 10 * UNITS["mb"]  # bytes of a picture, checked on upload and on opening
-    time_limit: float = 60.0  # seconds a request may take before it is answered with an error
-    concurrency: int = 2  # requests read at the same time
-    queue_size: int = 20  # requests that may wait for their turn; more are turned away
+    max_words: int = 1000
+    max_post_characters: int = 10_000
+    max_context_characters: int = 2000
+    max_upload_size: int = 10 * UNITS["mb"]
+    time_limit: float = 60.0
+    concurrency: int = 2
+    queue_size: int = 20
+
+
+LIMIT_HELP = {
+    "max_words": "Words of a post",
+    "max_post_characters": "Characters of a post (a long run without spaces is one word)",
+    "max_context_characters": "Characters of a context typed in the box",
+    "max_upload_size": "Size of an uploaded picture, checked on upload and on opening: 10mb, 512kb or bytes",
+    "time_limit": "Seconds a request may take before it is answered with an error",
+    "concurrency": "Requests read at the same time",
+    "queue_size": "Requests that may wait for their turn; more are turned away",
+}
 
 
 DEFAULT_LIMITS = Limits()
@@ -352,46 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     limits = parser.add_argument_group("limits on what one request may ask")
-    default = DEFAULT_LIMITS
-    limits.add_argument(
-        "--max_words", type=int, default=default.max_words, help="Words of a post (default: %(default)s)."
-    )
-    limits.add_argument(
-        "--max_post_characters",
-        type=int,
-        default=default.max_post_characters,
-        help="Characters of a post (default: %(default)s).",
-    )
-    limits.add_argument(
-        "--max_context_characters",
-        type=int,
-        default=default.max_context_characters,
-        help="Characters of a context typed in the box (default: %(default)s).",
-    )
-    limits.add_argument(
-        "--max_upload_size",
-        type=file_size,
-        default="10mb",
-        help="Size of an uploaded picture: 10mb, 512kb or bytes (default: %(default)s).",
-    )
-    limits.add_argument(
-        "--time_limit",
-        type=float,
-        default=default.time_limit,
-        help="Seconds a request may take before it is answered with an error (default: %(default)s).",
-    )
-    limits.add_argument(
-        "--concurrency",
-        type=int,
-        default=default.concurrency,
-        help="Requests read at the same time (default: %(default)s).",
-    )
-    limits.add_argument(
-        "--queue_size",
-        type=int,
-        default=default.queue_size,
-        help="Requests that may wait for their turn; more are turned away (default: %(default)s).",
-    )
+    for name, description in LIMIT_HELP.items():
+        default = getattr(DEFAULT_LIMITS, name)
+        if name == "max_upload_size":  # given as a size with its unit
+            kind, default = file_size, f"{default // UNITS['mb']}mb"
+        else:
+            kind = type(default)
+        limits.add_argument(f"--{name}", type=kind, default=default, help=f"{description} (default: %(default)s).")
     return parser
 
 

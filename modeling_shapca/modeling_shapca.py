@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 import torch
 import torch.distributed as dist
@@ -26,12 +27,30 @@ from .shapley import (
     shapley_contrastive_loss,
 )
 
+if TYPE_CHECKING:
+    from typing import Unpack
+
 logger = logging.get_logger(__name__)
 
 # With `output_shapley_values=True` and `shapley_method="auto"`, games of at most
 # `MAX_EXACT_PLAYERS` players get exact Shapley values (2^k coalitions); larger ones the estimate
 # of Algorithm 1.
 SHAPLEY_METHODS = ("auto", "exact", "cyclic")
+
+
+class ShapCAInputs(TypedDict, total=False):
+    """The inputs of [`ShapCAModel.forward`] as the processor returns them (shapes there): what the
+    task models pass on to the encoder. `input_ids`, `attention_mask`, `word_index` and
+    `context_mask` are required."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    word_index: torch.Tensor
+    context_mask: torch.Tensor
+    token_type_ids: torch.Tensor | None
+    pixel_values: torch.Tensor | None
+    image_mask: torch.Tensor | None
+    pos_ids: torch.Tensor | None
 
 
 @dataclass
@@ -432,6 +451,12 @@ class ShapCATaggingModel(ShapCAPreTrainedModel):
     """
 
     def __init__(self, config: ShapCAConfig, shapca: ShapCAModel | None = None):
+        if config.task != self.config_class.task:
+            other = MODEL_FOR_TASK[config.task].__name__ if config.task in MODEL_FOR_TASK else "its own class"
+            raise ValueError(
+                f"This is a {type(config).__name__} (task {config.task!r}), not a {self.config_class.__name__}: "
+                f"load the checkpoint with {other} or AutoModelForTokenClassification."
+            )
         super().__init__(config)
         if config.id2label is None:
             raise ValueError(f"{type(self).__name__} needs config.id2label: the label of every output id.")
@@ -442,35 +467,22 @@ class ShapCATaggingModel(ShapCAPreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        word_index: torch.Tensor,
-        context_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        pixel_values: torch.Tensor | None = None,
-        image_mask: torch.Tensor | None = None,
-        pos_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_shapley_values: bool = False,
         shapley_method: str = "auto",
+        **inputs: Unpack[ShapCAInputs],
     ) -> ShapCATaggingOutput:
         r"""
         Args:
-            input_ids, attention_mask, word_index, context_mask, token_type_ids, pixel_values,
-            image_mask, pos_ids, output_shapley_values, shapley_method: as in [`ShapCAModel.forward`].
             labels (*optional*): `(B, W)` tag ids for the CRF model, `(B, W, W)` grid ids for the
                 word-pair model; -100 where nothing is to be learnt. With labels, the alignment
                 games are played and the loss returned; without, the forward pass is inference only.
+            output_shapley_values, shapley_method: as in [`ShapCAModel.forward`].
+            inputs: the encoder's inputs, [`ShapCAInputs`] (what the processor returns); a key that
+                is not one of them is an error.
         """
         encoded = self.shapca(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            word_index=word_index,
-            context_mask=context_mask,
-            token_type_ids=token_type_ids,
-            pixel_values=pixel_values,
-            image_mask=image_mask,
-            pos_ids=pos_ids,
+            **inputs,
             output_alignment_losses=labels is not None,
             output_shapley_values=output_shapley_values,
             shapley_method=shapley_method,
@@ -507,11 +519,6 @@ class ShapCAForTokenClassification(ShapCATaggingModel):
     """
 
     def __init__(self, config: ShapCAConfig, shapca: ShapCAModel | None = None):
-        if config.task != "ner":
-            raise ValueError(
-                f"This is a {type(config).__name__} (task {config.task!r}): load the checkpoint with "
-                "ShapCAForWordPairTagging or AutoModelForTokenClassification."
-            )
         super().__init__(config, shapca)
         self.head = CRFTagger(
             config.fusion_hidden_size + 2 * config.feature_embedding_size,
@@ -535,11 +542,6 @@ class ShapCAForWordPairTagging(ShapCATaggingModel):
     config_class = ShapCAWordPairConfig
 
     def __init__(self, config: ShapCAWordPairConfig, shapca: ShapCAModel | None = None):
-        if config.task != "word_pair":
-            raise ValueError(
-                f"This is a {type(config).__name__} (task {config.task!r}): a word-pair tagger needs a "
-                "ShapCAWordPairConfig."
-            )
         super().__init__(config, shapca)
         self.head = WordPairContrastiveHead(
             config.fusion_hidden_size,
@@ -559,16 +561,3 @@ class ShapCAForWordPairTagging(ShapCATaggingModel):
 # The base and task model of each `config.task`.
 BASE_MODEL_FOR_TASK = {"ner": ShapCAModel, "word_pair": ShapCAWordPairModel}
 MODEL_FOR_TASK = {"ner": ShapCAForTokenClassification, "word_pair": ShapCAForWordPairTagging}
-
-__all__ = [
-    "BASE_MODEL_FOR_TASK",
-    "MODEL_FOR_TASK",
-    "ShapCAForTokenClassification",
-    "ShapCAForWordPairTagging",
-    "ShapCAModel",
-    "ShapCAModelOutput",
-    "ShapCAPreTrainedModel",
-    "ShapCATaggingModel",
-    "ShapCATaggingOutput",
-    "ShapCAWordPairModel",
-]

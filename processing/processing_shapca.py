@@ -413,12 +413,14 @@ class ShapCAProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
+        # The model's `ShapCAInputs` (this file travels with checkpoints on its own, so it does
+        # not import the model's code; a test keeps the two lists equal).
         return [
             "input_ids",
             "attention_mask",
-            "token_type_ids",
             "word_index",
             "context_mask",
+            "token_type_ids",
             "pixel_values",
             "image_mask",
             "pos_ids",

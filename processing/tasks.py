@@ -43,32 +43,28 @@ class TaskSpec:
     scores: dict[str, str]
 
 
+# The card's names of each task's test scores (a ``results`` key without ``test_`` -> its name).
+NER_SCORES = {"f1": "entity F1", "precision": "entity precision", "recall": "entity recall",
+              "strict_f1": "entity F1 (strict IOB2)"}  # fmt: skip
+MRE_SCORES = {"f1": "relation F1", "precision": "relation precision", "recall": "relation recall"}
+MJERE_SCORES = {"f1": "triple F1 (MJERE_j)", "precision": "triple precision", "recall": "triple recall",
+                "entity_f1": "entity F1 (MJERE_e)", "entity_precision": "entity precision",
+                "entity_recall": "entity recall"}  # fmt: skip
+
+# head, metric, pipeline, title, scores
 TASKS: dict[Task, TaskSpec] = {
-    Task.NER: TaskSpec(
-        head="ner",
-        metric="mner",
-        pipeline="multimodal-ner",
-        title="multimodal named entity recognition",
-        scores={"f1": "entity F1", "precision": "entity precision", "recall": "entity recall",
-                "strict_f1": "entity F1 (strict IOB2)"},
-    ),
+    Task.NER: TaskSpec("ner", "mner", "multimodal-ner", "multimodal named entity recognition", NER_SCORES),
     Task.MRE: TaskSpec(
-        head="word_pair",
-        metric="mre",
-        pipeline="multimodal-relation-extraction",
-        title="multimodal relation extraction",
-        scores={"f1": "relation F1", "precision": "relation precision", "recall": "relation recall"},
+        "word_pair", "mre", "multimodal-relation-extraction", "multimodal relation extraction", MRE_SCORES
     ),
     Task.MJERE: TaskSpec(
-        head="word_pair",
-        metric="mjere",
-        pipeline="multimodal-relation-extraction",
-        title="joint multimodal entity-relation extraction",
-        scores={"f1": "triple F1 (MJERE_j)", "precision": "triple precision", "recall": "triple recall",
-                "entity_f1": "entity F1 (MJERE_e)", "entity_precision": "entity precision",
-                "entity_recall": "entity recall"},
+        "word_pair",
+        "mjere",
+        "multimodal-relation-extraction",
+        "joint multimodal entity-relation extraction",
+        MJERE_SCORES,
     ),
-}  # fmt: skip
+}
 
 # What a checkpoint of each head does on a new text (the pipeline has no given pair: a word-pair
 # checkpoint finds entities and relations, as in joint extraction).

@@ -248,6 +248,12 @@ def test_inference_plays_no_game_and_leaves_the_random_stream_alone():
     assert values.shapley_method == "cyclic"
 
 
+def test_the_processor_returns_the_models_inputs(processor):
+    from modeling_shapca import ShapCAInputs
+
+    assert processor.model_input_names == list(ShapCAInputs.__annotations__)
+
+
 def test_an_unknown_input_is_an_error():
     model = build_model(tiny_config()).eval()
     with pytest.raises(TypeError, match="overflow_to_sample_mapping"):
@@ -266,7 +272,9 @@ def test_image_model_needs_pixels(ner_config):
 def test_wrong_task_is_refused():
     with pytest.raises(ValueError, match="load the checkpoint with ShapCAForWordPairTagging"):
         ShapCAForTokenClassification(tiny_config("word_pair"))
-    with pytest.raises(ValueError, match="needs a ShapCAWordPairConfig"):
+    with pytest.raises(
+        ValueError, match="not a ShapCAWordPairConfig: load the checkpoint with ShapCAForTokenClassification"
+    ):
         ShapCAForWordPairTagging(tiny_config("ner"))
 
 

@@ -101,11 +101,7 @@ def read_jmere(path: Path):
 
 
 class JMERE(MIEBuilder):
-    SPLIT_FILES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "train": ("train.json",),
-        "validation": ("val.json", "dev.json"),
-        "test": ("test.json",),
-    }
+    SPLIT_FILES: ClassVar = {"train": ("train.json",), "validation": ("val.json", "dev.json"), "test": ("test.json",)}
     DESCRIPTION = (
         "JMERE joint multimodal entity-relation extraction: typed entity spans and typed relations between them."
     )

@@ -84,7 +84,7 @@ def read_mnre(path: Path):
 
 class MNRE(MIEBuilder):
     # The dev file was published as "mnre_val .txt", with a space.
-    SPLIT_FILES: ClassVar[dict[str, tuple[str, ...]]] = {
+    SPLIT_FILES: ClassVar = {
         "train": ("mnre_train.txt",),
         "validation": ("mnre_val.txt", "mnre_val .txt"),
         "test": ("mnre_test.txt",),

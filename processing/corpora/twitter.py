@@ -58,11 +58,7 @@ def read_conll_tweets(path: Path, labels: list[str]):
 
 class TwitterBuilder(MIEBuilder):
     ENTITY_TYPES: tuple[str, ...] = ()
-    SPLIT_FILES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "train": ("train.txt",),
-        "validation": ("valid.txt", "dev.txt"),
-        "test": ("test.txt",),
-    }
+    SPLIT_FILES: ClassVar = {"train": ("train.txt",), "validation": ("valid.txt", "dev.txt"), "test": ("test.txt",)}
     CITATION = "Yu et al., Improving Multimodal Named Entity Recognition via Entity Span Detection with Unified Multimodal Transformer, ACL 2020."
 
     @property
