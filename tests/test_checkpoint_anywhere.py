@@ -68,7 +68,14 @@ CHECK = textwrap.dedent(
             features = base(**inputs).word_features
         task = "multimodal-ner" if config.task == "ner" else "multimodal-relation-extraction"
         extract = pipeline(model=checkpoint, trust_remote_code=True) if remote else pipeline(task, model=checkpoint)
+        asks_for_remote_code = None
+        if not remote:  # without a task, transformers loads the checkpoint's own pipeline: remote code, as the README says
+            try:
+                pipeline(model=checkpoint)
+            except ValueError as error:
+                asks_for_remote_code = "trust_remote_code" in str(error)
         report[checkpoint] = {
+            "asks_for_remote_code": asks_for_remote_code,
             "classes": [type(config).__name__, type(base).__name__, type(model).__name__, type(processor).__name__,
                         type(extract).__name__],
             "structures": structures,
@@ -157,6 +164,7 @@ def test_same_predictions_with_and_without_the_library(checkpoints):
         assert remote[checkpoint]["project_imported"] == []  # everything came from the checkpoint
         assert library[checkpoint]["project_imported"]
         assert remote[checkpoint]["classes"] == library[checkpoint]["classes"]
+        assert library[checkpoint]["asks_for_remote_code"] is True
         for key in ("structures", "features", "pipeline"):
             assert remote[checkpoint][key] == library[checkpoint][key], key
     assert isinstance(remote[ner]["pipeline"], list) and set(remote[pair]["pipeline"]) == {"entities", "relations"}
