@@ -137,7 +137,8 @@ def test_checkpoint_carries_all_its_code(checkpoints):
     for checkpoint in made.values():
         files = {path.name for path in checkpoint.iterdir()}
         assert {"modeling_shapca.py", "configuration_shapca.py", "processing_shapca.py", "pipeline_shapca.py",
-                "decoding.py", "pos.py", "images.py", "contexts.py"} <= files  # fmt: skip
+                "decoding.py", "pos.py", "images.py", "context_store.py", "context_generation.py", "context_writer.py",
+                "tasks.py"} <= files  # fmt: skip
         processor_config = json.loads((checkpoint / "processor_config.json").read_text())
         assert processor_config["auto_map"] == {"AutoProcessor": "processing_shapca.ShapCAProcessor"}
         assert processor_config["pos_tagger"] == "none"  # what configs/demo*.json train with
