@@ -1,5 +1,7 @@
-"""Issue #9, data side: every bad input gets a clear answer, nothing degrades silently, nothing
-is read outside its folder. Each test feeds one bad input, written by hand, and checks the answer."""
+"""The readers of input files (corpora, contexts, images; their shared checks live in
+processing/input_files.py): every bad input gets a clear answer naming the file and line, nothing
+degrades silently, nothing is read outside its folder. Each test feeds one bad input, written by
+hand, and checks the answer."""
 
 import io
 import json

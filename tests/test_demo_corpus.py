@@ -1,4 +1,4 @@
-"""The generated demo corpus."""
+"""The generated demo corpus (processing/corpora/demo.py)."""
 
 import time
 from collections import defaultdict
