@@ -40,20 +40,22 @@ def read_text_lines(path: str | os.PathLike, error: type[FileFormatError]) -> It
             yield number, line
 
 
-def check_text(path: str | os.PathLike, line: int, text, what: str, error: type[FileFormatError]) -> None:
-    """Raise ``error`` unless ``text`` is a string that UTF-8 can hold: a JSON escape such as
+def lone_surrogate(text: str) -> str | None:
+    """What is wrong with ``text`` if UTF-8 cannot hold it, else None: a JSON escape such as
     ``\\ud800`` alone (half of a surrogate pair) decodes to a string no tokenizer or file can take."""
-    if not isinstance(text, str):
-        raise error(path, line, f"{what} is a {type(text).__name__} ({text!r}); expected a string.")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as problem:
-        raise error(
-            path,
-            line,
-            f"{what} holds a lone surrogate {text[problem.start]!r} at character {problem.start + 1}, which is "
-            "not text: a \\ud800-\\udfff escape must be half of a pair; fix or remove it.",
-        ) from None
+        return f"holds a lone surrogate {text[problem.start]!r} at character {problem.start + 1}, which is not text"
+    return None
+
+
+def check_text(path: str | os.PathLike, line: int, text, what: str, error: type[FileFormatError]) -> None:
+    """Raise ``error`` unless ``text`` is a string that UTF-8 can hold (see `lone_surrogate`)."""
+    if not isinstance(text, str):
+        raise error(path, line, f"{what} is a {type(text).__name__} ({text!r}); expected a string.")
+    if problem := lone_surrogate(text):
+        raise error(path, line, f"{what} {problem}: a \\ud800-\\udfff escape must be half of a pair; fix or remove it.")
 
 
 def check_words(path: str | os.PathLike, line: int, words, error: type[FileFormatError]) -> None:

@@ -40,6 +40,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .context_generation import ContextGenerator
 from .context_store import ContextStore
 from .images import load_image
+from .input_files import lone_surrogate
 from .tasks import TASK_OF_HEAD, TASKS
 
 WORD = re.compile(r"\S+")
@@ -71,13 +72,8 @@ def join_words(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
 
 def _check_text(text: str, what: str) -> None:
     """A lone surrogate (``"\\ud800"``, half of a pair) is not text: no tokenizer can read it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as problem:
-        raise ValueError(
-            f"The {what} holds a lone surrogate {text[problem.start]!r} at character {problem.start + 1}, which is "
-            "not text; remove it or give the whole pair."
-        ) from None
+    if problem := lone_surrogate(text):
+        raise ValueError(f"The {what} {problem}; remove it or give the whole pair.")
 
 
 def _check_context(context) -> None:
