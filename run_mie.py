@@ -107,12 +107,12 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     return path
 
 
-def check_checkpoint_task(checkpoint: str, task: str, corpus: str) -> None:
-    """A trained checkpoint is scored or trained on further only on a corpus of its own kind: a CRF
-    tagger on a NER corpus, a word-pair model on MNRE, JMERE or the word-pair demo."""
+def check_checkpoint_task(checkpoint: str, config, task: str, corpus: str) -> None:
+    """A trained checkpoint (its ``config``) is scored or trained on further only on a corpus of its
+    own kind: a CRF tagger on a NER corpus, a word-pair model on MNRE, JMERE or the word-pair demo."""
     from processing.tasks import TASKS
 
-    kind = getattr(AutoConfig.from_pretrained(checkpoint), "task", None)
+    kind = getattr(config, "task", None)
     wanted = TASKS[task].head
     if kind != wanted:
         kinds = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
@@ -155,8 +155,10 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             f"--select_mre_none_weight chooses how a given pair (MNRE) is decided, on dev: it needs --corpus mnre "
             f"and --do_eval true (got {data_args.corpus} and do_eval {training_args.do_eval})."
         )
+    checkpoint_config = None
     if model_args.model_name_or_path:
-        check_checkpoint_task(model_args.model_name_or_path, task, data_args.corpus)
+        checkpoint_config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+        check_checkpoint_task(model_args.model_name_or_path, checkpoint_config, task, data_args.corpus)
     demo = {
         "flavour": data_args.demo_flavour,
         "seed": data_args.demo_seed,
@@ -182,8 +184,8 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         if data_args.max_eval_samples:
             for split in ("validation", "test"):
                 corpus[split] = corpus[split].select(range(min(data_args.max_eval_samples, len(corpus[split]))))
-        if model_args.model_name_or_path:  # a trained checkpoint keeps its labels (scored on any corpus)
-            id2label = AutoConfig.from_pretrained(model_args.model_name_or_path).id2label
+        if checkpoint_config is not None:  # a trained checkpoint keeps its labels (scored on any corpus)
+            id2label = checkpoint_config.id2label
             labels = [id2label[index] for index in range(len(id2label))]
         else:
             labels = label_names(corpus, data_args.corpus, task)
