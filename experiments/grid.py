@@ -70,7 +70,15 @@ def load_grid(path: str | Path) -> dict:
         for axis, values in axes.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"{path}: axis {axis!r} needs a non-empty list of values, got {values!r}.")
-    return {"path": str(path), "base_config": grid["base_config"], "flags": grid.get("flags", {}), "axes": products}
+    from arguments_mie import read_config_file  # the run_mie.py config reader: broken JSON and bad keys named
+
+    return {
+        "path": str(path),
+        "base_config": grid["base_config"],
+        "base": read_config_file(grid["base_config"]),  # read once, here
+        "flags": grid.get("flags", {}),
+        "axes": products,
+    }
 
 
 def parse_overrides(args: list[str]) -> dict:
@@ -164,7 +172,7 @@ def run_name(values: dict) -> str:
 
 def expand_grid(grid: dict) -> list[GridRun]:
     """Every run of a grid, in order, each once (a combination listed twice is one run)."""
-    base = json.loads(Path(grid["base_config"]).read_text(encoding="utf-8"))
+    base = grid["base"]
     runs: dict[str, GridRun] = {}
     for axes in grid["axes"]:
         for combination in itertools.product(*axes.values()):

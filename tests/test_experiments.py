@@ -42,6 +42,7 @@ from experiments.stats import (
     hierarchical_bootstrap,
     sentence_counts,
 )
+from modeling_shapca.shapley import MAX_EXACT_PLAYERS
 from shapca_metrics import load_metric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -435,7 +436,14 @@ def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "shapley_values.json").read_text())["context_text"]["rows"] == "texts"
 
     larger = shapley_heatmap.main(
-        ["--model_name_or_path", str(checkpoint), "--num_examples", "12", "--out", str(tmp_path / "12")]
+        [
+            "--model_name_or_path",
+            str(checkpoint),
+            "--num_examples",
+            str(MAX_EXACT_PLAYERS + 1),
+            "--out",
+            str(tmp_path / "13"),
+        ]
     )
     assert larger["method"] == "cyclic"
 
@@ -474,7 +482,10 @@ def test_a_failed_run_reports_the_reason_from_its_log(ray_session, tmp_path, cap
     with caplog.at_level("ERROR", logger="run_grid"):
         status = run_grid.main([str(grid), "--output_dir", str(tmp_path / "runs"), *TINY])
     assert status == {"max_length=4": "failed"}
-    assert "FAILED max_length=4: run_mie.UsageError: --max_length 4 cannot hold a word and its context" in caplog.text
+    assert (
+        "FAILED max_length=4: arguments_mie.UsageError: --max_length 4 cannot hold a word and its context"
+        in caplog.text
+    )
 
 
 def test_a_terminated_grid_stops_its_runs(tmp_path):
