@@ -75,6 +75,7 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     from metrics_mie import decoded_structures
     from processing import ShapCADataCollator
     from processing.input_files import read_examples_file
+    from processing.tasks import TASK_OF_HEAD
     from records_mie import write_jsonl
     from trainer_mie import MIETrainer
 
@@ -95,7 +96,8 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     records = []
     if rows:
         output = trainer.predict(Dataset.from_list(rows))
-        structures = decoded_structures(output.predictions, model.config.id2label, model.config.task)
+        task = TASK_OF_HEAD[model.config.task]  # a new text has no given pair: entities (and relations)
+        structures = decoded_structures(output.predictions, model.config.id2label, task)
         records = [
             {"words": row["words"], "image": row["image"], "pred": found} for row, found in zip(rows, structures)
         ]
