@@ -141,6 +141,7 @@ def test_killed_run_resumes_without_duplicates_or_torn_lines(tmp_path, tiny_llav
     assert out.read_text().endswith("\n")
 
 
+@pytest.mark.slow
 def test_two_processes_write_shards_and_merge(tmp_path, tiny_llava):
     images = make_images(tmp_path / "images", 6)
     out = tmp_path / "contexts.jsonl"

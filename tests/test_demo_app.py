@@ -207,6 +207,7 @@ def release(pipe: Path) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_page_in_a_browser(server, files, nlp):
     from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By

@@ -330,6 +330,7 @@ def mtimes(folder: Path) -> dict[str, int]:
     return {name: (folder / name / "all_results.json").stat().st_mtime_ns for name in RUNS}
 
 
+@pytest.mark.slow
 def test_grid_runs_every_combination_then_resumes(grid_runs):
     import run_grid
 
@@ -365,6 +366,7 @@ def test_grid_runs_every_combination_then_resumes(grid_runs):
     assert (interrupted / "predictions_test.jsonl").is_file() and (interrupted / "run.log").stat().st_size > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["alpha=0,seed=2", "alpha=0.2,seed=1"])
 def test_a_grid_run_rerun_directly_gives_the_same_result(grid_runs, tmp_path, name):
     """A run's record (run_config.json, with the threads it ran on) reproduces it outside Ray, in
@@ -488,6 +490,7 @@ def test_a_failed_run_reports_the_reason_from_its_log(ray_session, tmp_path, cap
     )
 
 
+@pytest.mark.slow
 def test_a_terminated_grid_stops_its_runs(tmp_path):
     """SIGTERM to run_grid.py (a scheduler, `kill`) stops the Ray worker that trains, not only the driver."""
     import os

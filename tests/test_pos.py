@@ -45,6 +45,7 @@ def test_missing_model_says_how_to_install():
         PosTagger("de_core_news_sm")
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_cache_at_once(tmp_path):
     """DDP ranks tag at the same time: every line of the shared cache stays whole."""
     script = (

@@ -170,6 +170,7 @@ def test_the_environment_is_recorded_and_the_thread_count_holds_for_the_run_only
         run_mie.parse_arguments(["configs/demo.json", "--torch_num_threads", "0"])
 
 
+@pytest.mark.slow
 def test_two_process_launch_with_global_alignment_batch(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
@@ -188,6 +189,7 @@ def test_two_process_launch_with_global_alignment_batch(tmp_path):
     assert state["global_step"] == 4
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     """SIGKILL after the first checkpoint, then --resume_from_checkpoint true: the same test F1 and
     predictions as a run that was never stopped; a checkpoint torn by the kill is skipped."""
