@@ -53,7 +53,7 @@ def given_pairs(records: list[dict]) -> None:
             outcomes["a relation called None (missed)" if p == "None" else
                      "None called a relation (false alarm)" if g == "None" else "another relation"] += 1  # fmt: skip
     print_scores(
-        "Relations of the given pairs", scores(gold, predicted, correct, set(gold) | set(predicted) - {"None"})
+        "Relations of the given pairs", scores(gold, predicted, correct, (set(gold) | set(predicted)) - {"None"})
     )
     print_counts("Wrong pairs", outcomes)
 

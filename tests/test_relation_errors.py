@@ -24,6 +24,7 @@ def test_given_pairs_are_split_into_missed_false_alarms_and_other_relations(tmp_
     out = analyse(tmp_path, records)
     assert "| /per/per/couple | 2 | 2 | 1 | 50.0 | 50.0 | 50.0 |" in out
     assert "| /per/org/member_of | 1 | 1 | 0 | 0.0 | 0.0 | 0.0 |" in out
+    assert "| None |" not in out  # no relation is not a relation type
     for outcome in ("a relation called None (missed): 1", "None called a relation (false alarm): 1",
                     "another relation: 1"):  # fmt: skip
         assert outcome in out
