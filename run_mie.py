@@ -112,15 +112,14 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
 def check_checkpoint_task(checkpoint: str, config, task: str, corpus: str) -> None:
     """A trained checkpoint (its ``config``) is scored or trained on further only on a corpus of its
     own kind: a CRF tagger on a NER corpus, a word-pair model on MNRE, JMERE or the word-pair demo."""
-    from processing.tasks import TASKS
+    from processing.tasks import HEAD_NAMES, TASKS
 
     kind = getattr(config, "task", None)
     wanted = TASKS[task].head
     if kind != wanted:
-        kinds = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
         raise UsageError(
-            f"{checkpoint} is a {kinds.get(kind, repr(kind))} checkpoint and {corpus} is a {task} corpus: the tasks "
-            f"differ. Give a {kinds[wanted]} checkpoint for {corpus}, or a corpus of the checkpoint's task."
+            f"{checkpoint} is a {HEAD_NAMES.get(kind, repr(kind))} checkpoint and {corpus} is a {task} corpus: the "
+            f"tasks differ. Give a {HEAD_NAMES[wanted]} checkpoint for {corpus}, or a corpus of the checkpoint's task."
         )
 
 
@@ -228,8 +227,10 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     if training_args.do_train:
         outcome = trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
         results.update(outcome.metrics)
+    dev_output = None  # with --select_mre_none_weight, dev is predicted once: for the choice, then scored
     if training_args.select_mre_none_weight:
-        dev_f1 = select_none_weight(trainer.predict(prepared["validation"]), model.config.id2label, relation_names)
+        dev_output = trainer.predict(prepared["validation"], metric_key_prefix="eval")
+        dev_f1 = select_none_weight(dev_output, model.config.id2label, relation_names)
         model.config.mre_none_weight = next(iter(dev_f1))
         trainer.compute_metrics = partial(trainer.compute_metrics, none_weight=model.config.mre_none_weight)
         logger.info("None weight chosen on dev: %s (dev F1 %.4f; %.4f at 1.0, the paper's argmax)",
@@ -241,7 +242,11 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         trainer.save_metrics("train", outcome.metrics, combined=False)
     if training_args.do_eval:
         for split, prefix in (("validation", "eval"), ("test", "test")):
-            output = trainer.predict(prepared[split], metric_key_prefix=prefix)
+            if split == "validation" and dev_output is not None:
+                output = dev_output  # its metrics are at weight 1.0: score it at the chosen weight
+                output.metrics.update({f"{prefix}_{k}": v for k, v in trainer.compute_metrics(output).items()})
+            else:
+                output = trainer.predict(prepared[split], metric_key_prefix=prefix)
             if training_args.select_mre_none_weight:
                 at_one = compute_metrics(
                     output, task=task, id2label=model.config.id2label, relation_names=relation_names

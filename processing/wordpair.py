@@ -1,4 +1,5 @@
-"""The word-pair grid: entities and relations as one label per word pair (the tagging scheme of Yuan et al. 2023 that the paper's section 3.6 builds on).
+"""The word-pair grid: entities and relations as one label per word pair (the tagging scheme of
+Yuan et al. 2023 that the paper's section 3.6 builds on).
 
 The grid covers the upper triangle ``i <= j`` of the words; cells below the diagonal are
 ``-100``. Labels are ``none``, the entity types and the relation types:
@@ -162,13 +163,14 @@ def mre_relation_from_sums(
     """
     summed = np.asarray(summed, dtype=np.float64)
     relation_labels = _relation_labels(id2label.values())
-    candidates = {MRE_NO_RELATION: none_weight * summed[_label_id(id2label, NONE)]}
+    none_sum = summed[_label_id(id2label, NONE)]
+    candidates = {MRE_NO_RELATION: none_weight * none_sum}
     for label_id, label in id2label.items():
         if label in relation_labels and label.endswith(REVERSED) != forward:
             candidates[label.removesuffix(REVERSED)] = summed[int(label_id)]
     relation = max(candidates, key=candidates.get)
     total = summed.sum()
-    share = summed[_label_id(id2label, NONE)] if relation == MRE_NO_RELATION else candidates[relation]
+    share = none_sum if relation == MRE_NO_RELATION else candidates[relation]
     return relation, float(share / total) if total > 0 else 0.0
 
 
