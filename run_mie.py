@@ -112,14 +112,15 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
 def check_checkpoint_task(checkpoint: str, config, task: str, corpus: str) -> None:
     """A trained checkpoint (its ``config``) is scored or trained on further only on a corpus of its
     own kind: a CRF tagger on a NER corpus, a word-pair model on MNRE, JMERE or the word-pair demo."""
-    from processing.tasks import HEAD_NAMES, TASKS
+    from processing.tasks import TASKS
 
     kind = getattr(config, "task", None)
     wanted = TASKS[task].head
     if kind != wanted:
+        kinds = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
         raise UsageError(
-            f"{checkpoint} is a {HEAD_NAMES.get(kind, repr(kind))} checkpoint and {corpus} is a {task} corpus: the "
-            f"tasks differ. Give a {HEAD_NAMES[wanted]} checkpoint for {corpus}, or a corpus of the checkpoint's task."
+            f"{checkpoint} is a {kinds.get(kind, repr(kind))} checkpoint and {corpus} is a {task} corpus: the tasks "
+            f"differ. Give a {kinds[wanted]} checkpoint for {corpus}, or a corpus of the checkpoint's task."
         )
 
 

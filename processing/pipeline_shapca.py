@@ -41,7 +41,7 @@ from .context_generation import ContextGenerator
 from .context_store import ContextStore
 from .images import load_image
 from .input_files import lone_surrogate
-from .tasks import HEAD_NAMES, TASK_OF_HEAD, TASKS
+from .tasks import TASK_OF_HEAD, TASKS
 
 WORD = re.compile(r"\S+")
 # The task name under which a checkpoint carries this pipeline (`config.custom_pipelines`); not one
@@ -157,8 +157,8 @@ class MultimodalExtractionPipeline(Pipeline):
         super().__init__(*args, **kwargs)
         wanted = PIPELINE_OF_HEAD[self.model.config.task]
         if self.task in PIPELINE_OF_HEAD.values() and self.task != wanted:
-            kind = HEAD_NAMES[self.model.config.task]
-            raise ValueError(f"This is a {kind} checkpoint: load it with pipeline({wanted!r}, ...), not {self.task!r}.")
+            kind = "a CRF tagger (NER)" if self.model.config.task == "ner" else "a word-pair (relation)"
+            raise ValueError(f"This is {kind} checkpoint: load it with pipeline({wanted!r}, ...), not {self.task!r}.")
         if context_store is not None and not isinstance(context_store, ContextStore):
             paths = [context_store] if isinstance(context_store, (str, os.PathLike)) else context_store
             context_store = ContextStore(paths, missing_context="empty")

@@ -66,11 +66,8 @@ TASKS: dict[Task, TaskSpec] = {
     ),
 }
 
-# Each head in words, for messages.
-HEAD_NAMES = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
-
 # What a checkpoint of each head does on a new text (the pipeline has no given pair: a word-pair
 # checkpoint finds entities and relations, as in joint extraction).
 TASK_OF_HEAD: dict[str, Task] = {"ner": Task.NER, "word_pair": Task.MJERE}
 
-__all__ = ["HEAD_NAMES", "TASKS", "TASK_OF_HEAD", "Task", "TaskSpec"]
+__all__ = ["TASKS", "TASK_OF_HEAD", "Task", "TaskSpec"]
