@@ -1,8 +1,11 @@
-"""Shared fixtures: tiny Shap-CA models built from configs (no download) and random inputs."""
+"""Shared fixtures: tiny Shap-CA models built from configs (no download), random inputs, and the
+two demo checkpoints trained once per test session."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -159,7 +162,6 @@ def write_mnre(folder):
 
 
 def write_jmere(folder):
-    import json
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, items in JMERE_SPLITS.items():
@@ -168,7 +170,6 @@ def write_jmere(folder):
 
 
 def write_contexts(path, image_ids, skip=()):
-    import json
 
     with open(path, "w", encoding="utf-8") as handle:
         for image_id in image_ids:
@@ -258,3 +259,36 @@ def processor():
     from processing import ShapCAProcessor
 
     return ShapCAProcessor(make_image_processor(), make_tokenizer(), max_length=24)
+
+
+# -- demo checkpoints, trained once per session --------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+# Training without evaluations or intermediate checkpoints: the fixtures need the weights, not the scores.
+DEMO_CHECKPOINT_TRAINING = ["--demo_train_size", "1400", "--demo_validation_size", "16", "--demo_test_size", "16",
+                            "--report_to", "none", "--do_eval", "false", "--save_strategy", "no", "--eval_strategy", "no",
+                            "--load_best_model_at_end", "false", "--disable_tqdm", "true"]  # fmt: skip
+
+
+def train_demo_checkpoint(folder: Path, config: str, epochs: int) -> Path:
+    import run_mie
+
+    out = folder / "checkpoint"
+    run_mie.main([str(ROOT / "configs" / config), "--output_dir", str(out), "--cache_dir", str(folder / "cache"),
+                  *DEMO_CHECKPOINT_TRAINING, "--num_train_epochs", str(epochs)])  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def ner_checkpoint(tmp_path_factory) -> Path:
+    """A CRF checkpoint of `configs/demo.json` that finds the demo's names (6 epochs on 1,400 posts:
+    fewer steps leave it short of that), written by run_mie.py. Shared by every test file that
+    reads one: a test must not write into it."""
+    return train_demo_checkpoint(tmp_path_factory.mktemp("ner-checkpoint"), "demo.json", epochs=6)
+
+
+@pytest.fixture(scope="session")
+def pair_checkpoint(tmp_path_factory) -> Path:
+    """A word-pair checkpoint of `configs/demo_wordpair.json` (one epoch on 1,400 posts), written
+    by run_mie.py. Shared like `ner_checkpoint`: a test must not write into it."""
+    return train_demo_checkpoint(tmp_path_factory.mktemp("pair-checkpoint"), "demo_wordpair.json", epochs=1)

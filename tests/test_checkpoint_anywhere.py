@@ -13,10 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import run_mie
-
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--demo_train_size", "56", "--demo_validation_size", "16", "--demo_test_size", "16", "--report_to", "none"]
 PROJECT_MODULES = (
     "modeling_shapca",
     "processing",
@@ -109,16 +106,10 @@ def python_blocks(markdown: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    """A CRF and a word-pair checkpoint of the tiny demo configs, and a working folder with a photo."""
-    root = tmp_path_factory.mktemp("anywhere")
-    made = {}
-    for name, config in (("ner", "demo.json"), ("pair", "demo_wordpair.json")):
-        out = root / name
-        run_mie.main([str(ROOT / "configs" / config), "--output_dir", str(out), "--cache_dir", str(root / "cache"),
-                      *SMALL, "--num_train_epochs", "1"])  # fmt: skip
-        made[name] = out
-    work = root / "work"
+def checkpoints(tmp_path_factory, ner_checkpoint, pair_checkpoint):
+    """The session's CRF and word-pair demo checkpoints, and a working folder with a photo."""
+    made = {"ner": ner_checkpoint, "pair": pair_checkpoint}
+    work = tmp_path_factory.mktemp("anywhere") / "work"
     (work / "runs").mkdir(parents=True)
     os.symlink(made["ner"], work / "runs" / "demo")  # the README's snippets name runs/demo
     os.symlink(made["pair"], work / "runs" / "demo_wordpair")

@@ -1,5 +1,5 @@
-"""The Gradio demo page (demo/app.py): served on loopback from a subprocess with a tiny demo
-checkpoint trained here, driven in headless Chromium, and called through its API."""
+"""The Gradio demo page (demo/app.py): served on loopback from a subprocess with the session's demo
+checkpoint (conftest.py), driven in headless Chromium, and called through its API."""
 
 from __future__ import annotations
 
@@ -29,20 +29,11 @@ from PIL import Image, ImageDraw
 from transformers import pipeline
 
 import processing  # noqa: F401  (registers the tasks)
-import run_mie
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "demo" / "app.py"
 POST = "so proud of Jordan right now"
 STORED_CONTEXT = "a portrait of a man with short hair"
-# The demo config made tiny: 30 steps at a high learning rate teach it that the names are entities.
-TINY = ["--demo_train_size", "240", "--demo_validation_size", "16", "--demo_test_size", "16", "--num_train_epochs", "2",
-        "--text_config", json.dumps({"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                     "intermediate_size": 32, "max_position_embeddings": 64}),
-        "--head_hidden_size", "16", "--feature_embedding_size", "8", "--fusion_num_heads", "2", "--image_size", "16",
-        "--max_length", "32", "--per_device_train_batch_size", "16", "--learning_rate", "2e-2",
-        "--encoder_learning_rate", "2e-2", "--report_to", "none", "--do_eval", "false", "--save_strategy", "no",
-        "--eval_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true"]  # fmt: skip
 # The server's limits, low enough that the tests stay quick (the defaults are tested on the parser).
 LIMITS = {"max_words": 50, "max_post_characters": 1000, "max_context_characters": 300, "max_upload_size": "1mb"}
 REFUSED = "The picture was not uploaded to this page"
@@ -55,13 +46,6 @@ def app():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo-app") / "checkpoint"
-    run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), *TINY])
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +72,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint, files):
+def server(ner_checkpoint, files):
     """The app, started as the README says, on 127.0.0.1 and a free port; stopped at the end."""
     url = f"http://127.0.0.1:{free_port()}/"
     log = files / "server.log"
     # Gradio's upload folder is a folder of its own, apart from the test files.
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(files / "uploads"))  # fmt: skip
-    command = [sys.executable, str(APP), "--model", str(checkpoint), "--context_store", str(files / "contexts.jsonl"),
+    command = [sys.executable, str(APP), "--model", str(ner_checkpoint), "--context_store", str(files / "contexts.jsonl"),
                "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1].strip("/")]  # fmt: skip
     command += [argument for name, value in LIMITS.items() for argument in (f"--{name}", str(value))]
     with open(log, "w") as output:
@@ -123,8 +107,8 @@ def server(checkpoint, files):
 
 
 @pytest.fixture(scope="module")
-def nlp(checkpoint, files):
-    return pipeline("multimodal-ner", model=str(checkpoint), context_store=str(files / "contexts.jsonl"))
+def nlp(ner_checkpoint, files):
+    return pipeline("multimodal-ner", model=str(ner_checkpoint), context_store=str(files / "contexts.jsonl"))
 
 
 def chromium():
@@ -215,7 +199,7 @@ def test_page_in_a_browser(server, files, nlp):
     from selenium.webdriver.support.ui import WebDriverWait
 
     expected = nlp(POST, image=str(files / "disc.png"))  # the store gives the context, by the file name
-    assert "Jordan" in [entity["word"] for entity in expected], "the tiny demo checkpoint finds the name"
+    assert "Jordan" in [entity["word"] for entity in expected], "the demo checkpoint finds the name"
 
     browser = chromium()
     try:
@@ -468,7 +452,7 @@ def test_relations_of_a_word_pair_checkpoint_fill_their_table(app):
     savannah = {"entity_group": "PER", "word": "Savannah", "start": 11, "end": 19, "score": 0.8}
 
     class WordPairPipeline:
-        """What the page reads of a word-pair checkpoint's pipeline (training one here would be slow)."""
+        """What the page reads of a word-pair checkpoint's pipeline, with known outputs to check the table by."""
 
         def resolve_context(self, context, image, image_id):
             return None, "none"
@@ -487,6 +471,21 @@ def test_relations_of_a_word_pair_checkpoint_fill_their_table(app):
     assert entities.values.tolist() == [["Austin", "PER", 0.9], ["Savannah", "PER", 0.8]]
     assert relations.columns.tolist() == ["head", "relation", "tail", "score"]
     assert relations.values.tolist() == [["Austin", "couple", "Savannah", 0.712]]
+
+
+def test_a_word_pair_checkpoint_fills_both_tables(app, pair_checkpoint):
+    nlp = pipeline("multimodal-relation-extraction", model=str(pair_checkpoint))
+    post = "Austin and Eden spotted together at the party"
+    highlighted, entities, relations, *_ = app.Extractor(nlp).extract(post, None, "two people at a wedding", None)
+    expected = nlp(post, context="two people at a wedding")
+    assert highlighted["entities"] == expected["entities"]
+    assert entities.values.tolist() == [
+        [e["word"], e["entity_group"], round(e["score"], 3)] for e in expected["entities"]
+    ]
+    assert relations.values.tolist() == [
+        [r["head"]["word"], r["relation"], r["tail"]["word"], round(r["score"], 3)] for r in expected["relations"]
+    ]
+    assert relations.columns.tolist() == ["head", "relation", "tail", "score"]
 
 
 def test_space_requirements_cover_the_library():

@@ -1,4 +1,4 @@
-"""The multimodal pipelines on a demo checkpoint trained here, and on the real MNRE images."""
+"""The multimodal pipelines on the session's demo checkpoints (conftest.py), and on the real MNRE images."""
 
 import json
 from pathlib import Path
@@ -15,24 +15,6 @@ import run_mie
 from processing.pipeline_shapca import examples_from_inputs, join_words, split_words
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--demo_train_size", "1400", "--demo_validation_size", "28", "--demo_test_size", "28", "--report_to", "none",
-         "--do_eval", "false", "--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def ner_checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ner") / "checkpoint"
-    run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), *SMALL, "--num_train_epochs", "6"])
-    return out
-
-
-@pytest.fixture(scope="module")
-def pair_checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pair") / "checkpoint"
-    run_mie.main(
-        [str(ROOT / "configs" / "demo_wordpair.json"), "--output_dir", str(out), *SMALL, "--num_train_epochs", "1"]
-    )
-    return out
 
 
 def red_disc(path=None):

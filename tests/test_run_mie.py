@@ -117,8 +117,7 @@ def test_resume_from_checkpoint(tmp_path):
     assert resumed["log_history"][0]["step"] <= 4  # the history of the first run was carried over
 
 
-def test_do_predict_on_new_examples(tmp_path):
-    out, _ = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--do_eval", "false")
+def test_do_predict_on_new_examples(tmp_path, ner_checkpoint):
     image = tmp_path / "new.png"
     Image.new("RGB", (64, 64), (40, 170, 70)).save(image)
     new = tmp_path / "new.jsonl"
@@ -128,7 +127,7 @@ def test_do_predict_on_new_examples(tmp_path):
         + json.dumps({"words": ["hi", "Eden"], "image": None})
         + "\n"
     )
-    run_mie.main(["--model_name_or_path", str(out), "--do_predict", "--predict_file", str(new),
+    run_mie.main(["--model_name_or_path", str(ner_checkpoint), "--do_predict", "--predict_file", str(new),
                   "--output_dir", str(tmp_path / "pred"), "--report_to", "none"])  # fmt: skip
     records = [json.loads(line) for line in (tmp_path / "pred" / "predictions_predict.jsonl").read_text().splitlines()]
     assert [r["words"] for r in records] == [["new", "pics", "from", "Austin", ":"], ["hi", "Eden"]]
@@ -137,7 +136,7 @@ def test_do_predict_on_new_examples(tmp_path):
             assert 0 <= entity["start"] < entity["end"] <= len(record["words"])
 
     # From the command line, the log says what a user needs (the library's INFO lines are behind --log_level info).
-    command = [sys.executable, str(ROOT / "run_mie.py"), "--model_name_or_path", str(out), "--do_predict",
+    command = [sys.executable, str(ROOT / "run_mie.py"), "--model_name_or_path", str(ner_checkpoint), "--do_predict",
                "--predict_file", str(new), "--output_dir", str(tmp_path / "cli"), "--report_to", "none"]  # fmt: skip
     quiet = subprocess.run(
         command, capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
