@@ -302,14 +302,13 @@ def test_predict_file_with_a_byte_order_mark(tmp_path):
     assert read_examples_file(str(path)) == [{"words": ["so", "proud"], "image": "a/b.png", "context": None}]
 
 
-def test_cross_corpus_evaluation_with_a_label_map(tmp_path):
+def test_cross_corpus_evaluation_with_a_label_map(tmp_path, ner_checkpoint):
     """A demo checkpoint (PER, LOC, ORG) scored on a Twitter-2017-format corpus (also MISC)."""
     from conftest import write_twitter
 
-    out, _ = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--do_eval", "false")
     data = tmp_path / "twitter"
     write_twitter(data)
-    evaluate = ["--model_name_or_path", str(out), "--corpus", "twitter2017", "--data_dir", str(data), "--do_eval",
+    evaluate = ["--model_name_or_path", str(ner_checkpoint), "--corpus", "twitter2017", "--data_dir", str(data), "--do_eval",
                 "--missing_context", "empty", "--report_to", "none",
                 "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
     with pytest.raises(ValueError, match=r"\['B-MISC', 'I-MISC'\] have no counterpart.*--label_map"):
