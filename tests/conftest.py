@@ -14,6 +14,8 @@ import torch
 
 from modeling_shapca import MODEL_FOR_TASK, ShapCAConfig
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 GRID_LABELS = ["none", "PER", "LOC", "works_for", "lives_in"]
 
@@ -94,7 +96,7 @@ def pair_config() -> ShapCAConfig:
 
 # -- data fixtures, written by hand in the formats of the real corpora -------------------------
 
-SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not present")
 
 TWITTER_SPLITS = {
@@ -162,7 +164,6 @@ def write_mnre(folder):
 
 
 def write_jmere(folder):
-
     folder.mkdir(parents=True, exist_ok=True)
     for name, items in JMERE_SPLITS.items():
         (folder / name).write_text(json.dumps(items), encoding="utf-8")
@@ -170,7 +171,6 @@ def write_jmere(folder):
 
 
 def write_contexts(path, image_ids, skip=()):
-
     with open(path, "w", encoding="utf-8") as handle:
         for image_id in image_ids:
             if image_id not in skip:
@@ -263,7 +263,6 @@ def processor():
 
 # -- demo checkpoints, trained once per session --------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
 # Training without evaluations or intermediate checkpoints: the fixtures need the weights, not the scores.
 DEMO_CHECKPOINT_TRAINING = ["--demo_validation_size", "16", "--demo_test_size", "16", "--report_to", "none",
                             "--do_eval", "false", "--save_strategy", "no", "--eval_strategy", "no",
