@@ -103,7 +103,40 @@ ModelArguments.__doc__ = (
 
 @dataclass
 class DataArguments:
-    corpus: str = field(default="demo", metadata={"help": "twitter2015, twitter2017, mnre, jmere or demo."})
+    """The data's flags: one of a named corpus (--corpus), files of one's own (--train_file...) or a
+    dataset (--dataset_name); the demo corpus when none is given."""
+
+    corpus: str | None = field(
+        default=None,
+        metadata={
+            "help": "A named corpus: twitter2015, twitter2017, mnre, jmere or demo (the default when no files or "
+            "dataset are given), or the path of a corpus module (.py)."
+        },
+    )
+    train_file: str | None = field(
+        default=None, metadata={"help": "JSON Lines file of training examples in the library's schema (README)."}
+    )
+    validation_file: str | None = field(default=None, metadata={"help": "JSON Lines file of dev examples."})
+    test_file: str | None = field(default=None, metadata={"help": "JSON Lines file of test examples."})
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "A datasets folder or Hub id in the schema (e.g. a folder written by export_corpus)."},
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration."})
+    task: str | None = field(
+        default=None,
+        metadata={
+            "help": "ner, mre or mjere, for files or a dataset (default: what the rows' columns say); a named "
+            "corpus has its own."
+        },
+    )
+    labels: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "The label sets, in the model's order: entities=PER,ORG,... relations=founded_by,... "
+            "(default: the training data's, sorted)."
+        },
+    )
     data_dir: str | None = field(default=None, metadata={"help": "Folder of the corpus files."})
     image_dir: str | None = field(default=None, metadata={"help": "Folder of the images."})
     context_files: list[str] = field(default_factory=list, metadata={"help": "JSONL files of bridging contexts."})
@@ -112,7 +145,9 @@ class DataArguments:
     missing_image: str = field(default="error", metadata={"help": "'error' or 'skip' for unreadable images."})
     pos_tagger: str = field(default="en_core_web_sm", metadata={"help": "spaCy model for POS tags, or 'none'."})
     max_length: int = field(default=128, metadata={"help": "Longest token sequence (text + context)."})
-    demo_flavour: str = field(default="ner", metadata={"help": "Demo corpus: 'ner' or 'word_pair'."})
+    demo_flavour: str = field(
+        default="ner", metadata={"help": "Demo corpus: 'ner', 'word_pair' (joint extraction) or 'mre' (given pairs)."}
+    )
     demo_seed: int = 0
     demo_train_size: int = 1400
     demo_validation_size: int = 300
@@ -130,6 +165,24 @@ class DataArguments:
         default=None, metadata={"help": "JSONL of new examples ({words, image, context}) for --do_predict."}
     )
     cache_dir: str | None = field(default=None, metadata={"help": "Cache folder of datasets and POS tags."})
+
+    def files(self) -> dict[str, str]:
+        """The user's files by split (those given)."""
+        given = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
+        return {split: path for split, path in given.items() if path}
+
+    def check_source(self) -> None:
+        """One source of data: a named corpus, files, or a dataset."""
+        given = [name for name, value in (("--corpus", self.corpus), ("--train_file/--validation_file/--test_file",
+                 self.files()), ("--dataset_name", self.dataset_name)) if value]  # fmt: skip
+        if len(given) > 1:
+            raise UsageError(f"{' and '.join(given)} are given: train on one of them.")
+        if self.task is not None and self.task not in ("ner", "mre", "mjere"):
+            raise UsageError(f"--task {self.task}: choose ner, mre or mjere.")
+        if self.data_dir and not self.corpus:
+            raise UsageError(
+                "--data_dir is the folder of a named corpus's files: give --corpus too (or --train_file ...)."
+            )
 
 
 @dataclass
@@ -295,6 +348,7 @@ def parse_arguments(argv: list[str] | None = None):
     # The config class's own check, before any data is read (the model is built much later).
     ShapCAWordPairConfig.check_numbers(model_args.config_settings())
     check_model_path(model_args.model_name_or_path)
+    data_args.check_source()
     if data_args.max_length < MIN_MAX_LENGTH:
         raise UsageError(
             f"--max_length {data_args.max_length} cannot hold a word and its context: "

@@ -1,33 +1,132 @@
-"""The data side of `run_mie.py`: the model's labels (BIO tags or word-pair grid labels), the
-corpus-to-model label map, and the prepared splits the Trainer reads (POS tags, labels, the gold
-the metrics score, token lengths), with what the model card says about them."""
+"""The data side of `run_mie.py`: the run's data (a named corpus, the user's files or a dataset),
+the model's labels (BIO tags or word-pair grid labels), the corpus-to-model label map, and the
+prepared splits the Trainer reads (POS tags, labels, the gold the metrics score, token lengths),
+with what the model card says about them."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from processing import ShapCAProcessor
 from processing.context_store import read_context_lines
-from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS
-from processing.corpora.demo import PAIR_RELATIONS
-from processing.wordpair import MRE_ENTITY, MRE_NO_RELATION, encode_grid, grid_label_names, unencodable_items
+from processing.corpora import CorpusLabels, MIEData, load_files, load_named, load_schema_dataset
+from processing.corpora.base import bio_labels
+from processing.tasks import Task
+from processing.wordpair import (
+    MRE_ENTITY,
+    MRE_NO_RELATION,
+    NONE,
+    REVERSED,
+    encode_grid,
+    grid_label_names,
+    unencodable_items,
+)
 
 logger = logging.getLogger(__name__)
+
+# -- the run's data ---------------------------------------------------------------------------
+
+
+def parse_labels(items: Sequence[str]) -> dict[str, list[str]] | None:
+    """``--labels``: ``["entities=PER,ORG", "relations=founded_by"]`` (or one JSON object, as a
+    config file's ``"labels": {"entities": [...]}`` arrives) -> ``{"entities": [...], "relations": [...]}``."""
+    if not items:
+        return None
+    if len(items) == 1 and items[0].lstrip().startswith("{"):
+        labels = json.loads(items[0])
+        return {kind: list(names) for kind, names in labels.items()}
+    labels = {}
+    for item in items:
+        kind, separator, names = item.partition("=")
+        if not separator or kind not in ("entities", "relations") or not names:
+            raise ValueError(
+                f"--labels takes entities=A,B,... and relations=X,Y,..., got {item!r} "
+                "(e.g. --labels entities=PER,ORG,PRODUCT relations=founded_by)."
+            )
+        labels[kind] = [name.strip() for name in names.split(",") if name.strip()]
+    return labels
+
+
+def labels_of_model(task: Task, model_labels: Sequence[str]) -> CorpusLabels:
+    """The label sets behind a model's labels (the inverse of `model_label_names`): a trained
+    checkpoint's labels, for data that has no training split."""
+    if task == Task.NER:
+        return CorpusLabels(tuple(dict.fromkeys(label[2:] for label in model_labels if label != "O")))
+    relations = tuple(label for label in model_labels if label + REVERSED in model_labels)
+    if task == Task.MRE:
+        return CorpusLabels(relation_types=(MRE_NO_RELATION, *relations))
+    entity_types = tuple(label for label in model_labels
+                         if label != NONE and label not in relations and not label.endswith(REVERSED))  # fmt: skip
+    return CorpusLabels(entity_types, relations)
+
+
+def load_run_data(data_args, model_args, checkpoint_labels: Sequence[str] | None = None) -> MIEData:
+    """The run's data: the user's files (``--train_file``...), a dataset (``--dataset_name``) or a
+    named corpus (``--corpus``, the demo when none is given), with its task, labels and origin.
+
+    A text-only model (``--use_image false``) reads no image, so the image folder need not exist.
+    Without a training split the labels are those given, else the checkpoint's."""
+    read_images = model_args.use_image
+    common = {
+        "image_dir": data_args.image_dir if read_images else None,
+        "missing_image": data_args.missing_image,
+        "context_files": data_args.context_files,
+        "missing_context": data_args.missing_context,
+        "cache_dir": data_args.cache_dir,
+    }
+    labels = parse_labels(data_args.labels)
+    files = data_args.files()
+    if files:
+        if labels is None and "train" not in files and checkpoint_labels is not None and data_args.task:
+            labels = labels_of_model(Task(data_args.task), checkpoint_labels).as_dict()
+        return load_files(files, data_args.task, labels, read_images=read_images, **common)
+    if data_args.dataset_name:
+        return load_schema_dataset(
+            data_args.dataset_name, data_args.task, labels, config_name=data_args.dataset_config_name,
+            read_images=read_images, **common,
+        )  # fmt: skip
+    demo = {
+        "flavour": data_args.demo_flavour,
+        "seed": data_args.demo_seed,
+        "train_size": data_args.demo_train_size,
+        "validation_size": data_args.demo_validation_size,
+        "test_size": data_args.demo_test_size,
+    }
+    corpus = data_args.corpus or "demo"
+    if corpus == "demo":
+        common = {"image_dir": common["image_dir"], "cache_dir": data_args.cache_dir, **demo}
+    data = load_named(corpus, data_args.data_dir, **common)
+    if data_args.task and data_args.task != data.task:
+        raise ValueError(f"--task {data_args.task} does not fit {data.name}, a {data.task} corpus: leave --task out.")
+    return data
+
 
 # -- labels -----------------------------------------------------------------------------------
 
 
-def label_names(corpus, corpus_name: str, task: str) -> list[str]:
-    """The model's labels: BIO tags (NER) or the word-pair grid labels."""
-    if task == "ner":
-        return list(corpus["train"].features["ner_tags"].feature.names)
-    if task == "mre":
-        return grid_label_names([MRE_ENTITY], MNRE_RELATIONS)
-    if corpus_name == "demo":
-        return grid_label_names(["PER"], PAIR_RELATIONS)
-    return grid_label_names(JMERE_ENTITY_TYPES, JMERE_RELATIONS)
+def model_label_names(task: Task, labels: CorpusLabels) -> list[str]:
+    """The model's labels: BIO tags of the entity types (NER) or the word-pair grid labels."""
+    if task == Task.NER:
+        return bio_labels(labels.entity_types)
+    if task == Task.MRE:
+        return grid_label_names([MRE_ENTITY], labels.relation_types)
+    return grid_label_names(labels.entity_types, labels.relation_types)
+
+
+def check_model_covers(task: Task, labels: CorpusLabels, model_labels: Sequence[str], checkpoint: str) -> None:
+    """A trained word-pair checkpoint reads a grid: every label of the data must be one of its labels
+    (NER tags are mapped instead, see `tag_id_map`)."""
+    if task == Task.NER:
+        return
+    missing = [label for label in model_label_names(task, labels) if label not in model_labels]
+    if missing:
+        raise ValueError(
+            f"{checkpoint} does not know the labels {missing} of the data (it knows {list(model_labels)}): "
+            "train a model from the encoders for these labels, or give data in the checkpoint's labels."
+        )
 
 
 # Entity types that mean the same across corpora (Twitter-2015 OTHER, Twitter-2017 MISC).
@@ -84,13 +183,16 @@ def context_source(context_files: Sequence[str]) -> str:
     return ", ".join(sources)
 
 
-def data_summary(data_args, model_args, prepared: dict, processor: ShapCAProcessor) -> dict:
-    """What a run read, for its model card: the corpus, each split's examples and how many had a
+def data_summary(data: MIEData, data_args, model_args, prepared: dict, processor: ShapCAProcessor) -> dict:
+    """What a run read, for its model card: the data (its name, source and licence: a named corpus,
+    the user's files or a dataset, never a benchmark it was dressed as), each split's examples and how many had a
     context, where the contexts came from, the processor's settings and the trained checkpoint
     the run started from or scored (``model_name_or_path``)."""
     return {
-        "corpus": data_args.corpus,
-        "data_dir": data_args.data_dir,
+        "corpus": data.name,
+        "source": data.source,
+        "licence": data.licence,
+        "data_dir": data_args.data_dir if data_args.corpus else None,
         "examples": {split: len(part) for split, part in prepared.items()},
         "with_context": {split: sum(1 for context in part["context"] if context) for split, part in prepared.items()},
         "context_source": context_source(data_args.context_files),

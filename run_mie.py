@@ -8,9 +8,14 @@
     python run_mie.py configs/demo.json --resume_from_checkpoint true   # go on after a stop
     python run_mie.py --model_name_or_path runs/t17 --do_predict --predict_file new.jsonl --output_dir out
 
-A single ``.json`` argument is a config file; flags after it override its values. The task
-follows from the corpus: a CRF tagger for Twitter-2015/2017 (and the demo), the word-pair
-head for MNRE and JMERE (and the word-pair demo). The pieces live beside this script:
+    python run_mie.py --task ner --train_file mine/train.jsonl --validation_file mine/dev.jsonl \
+        --test_file mine/test.jsonl --text_model_name_or_path google-bert/bert-base-uncased --output_dir runs/mine
+    python run_mie.py --dataset_name exports/twitter2017 --text_model_name_or_path ... --output_dir runs/t17
+
+A single ``.json`` argument is a config file; flags after it override its values. The data is a
+named corpus (``--corpus``), files in the library's schema (``--train_file``...) or a `datasets`
+dataset (``--dataset_name``); the task follows from it: a CRF tagger for named entities, the
+word-pair head for relations (MNRE-style given pairs, JMERE-style entities and relations). The pieces live beside this script:
 `arguments_mie.py` (the flags: one per setting of the Shap-CA config, the data's, the Trainer's),
 `trainer_mie.py` (the Trainer subclass), `build_mie.py` (the processor and the model), `data_mie.py`
 (labels and prepared splits), `metrics_mie.py` (scores and prediction records) and
@@ -110,8 +115,9 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
 
 
 def check_checkpoint_task(checkpoint: str, config, task: str, corpus: str) -> None:
-    """A trained checkpoint (its ``config``) is scored or trained on further only on a corpus of its
-    own kind: a CRF tagger on a NER corpus, a word-pair model on MNRE, JMERE or the word-pair demo."""
+    """A trained checkpoint (its ``config``) is scored or trained on further only on data of its
+    own kind: a CRF tagger on named entities, a word-pair model on relations (MNRE, JMERE, the
+    word-pair demo, files or datasets of those tasks)."""
     from processing.tasks import TASKS
 
     kind = getattr(config, "task", None)
@@ -119,18 +125,39 @@ def check_checkpoint_task(checkpoint: str, config, task: str, corpus: str) -> No
     if kind != wanted:
         kinds = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
         raise UsageError(
-            f"{checkpoint} is a {kinds.get(kind, repr(kind))} checkpoint and {corpus} is a {task} corpus: the tasks "
-            f"differ. Give a {kinds[wanted]} checkpoint for {corpus}, or a corpus of the checkpoint's task."
+            f"{checkpoint} is a {kinds.get(kind, repr(kind))} checkpoint and {corpus} is {task} data: the tasks "
+            f"differ. Give a {kinds[wanted]} checkpoint for {corpus}, or data of the checkpoint's task."
+        )
+
+
+def check_splits(splits, training_args) -> None:
+    """The splits a run needs: train to train, validation to evaluate during training or at the end."""
+    needed = {"train": training_args.do_train, "validation": training_args.do_eval or (
+        training_args.do_train and training_args.eval_strategy != "no")}  # fmt: skip
+    missing = [split for split, wanted in needed.items() if wanted and split not in splits]
+    if missing:
+        flags = {"train": "--train_file", "validation": "--validation_file"}
+        raise UsageError(
+            f"The data has no {' and no '.join(missing)} split: give {' and '.join(flags[m] for m in missing)}, "
+            "or leave the work out (--do_train false, --do_eval false --eval_strategy no)."
         )
 
 
 def train_and_evaluate(model_args, data_args, training_args) -> dict:
     """One run: build, train with early stopping on dev F1, score dev and test, write everything."""
     from build_mie import build_model, build_processor
-    from data_mie import data_summary, label_names, one_row_per_sentence, parse_label_map, prepare_split
+    from data_mie import (
+        check_model_covers,
+        data_summary,
+        load_run_data,
+        model_label_names,
+        one_row_per_sentence,
+        parse_label_map,
+        prepare_split,
+    )
     from metrics_mie import compute_metrics, decoded_structures, prediction_records, select_none_weight
     from processing import ShapCADataCollator
-    from processing.corpora import corpus_task, load_corpus
+    from processing.corpora import examples_without_image
     from records_mie import read_results, run_environment, write_jsonl
     from trainer_mie import MIETrainer
 
@@ -151,46 +178,30 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     if training_args.torch_num_threads:
         torch.set_num_threads(training_args.torch_num_threads)
     set_seed(training_args.seed)
-    task = corpus_task(data_args.corpus, data_args.demo_flavour)
-    if training_args.select_mre_none_weight and (task != "mre" or not training_args.do_eval):
-        raise UsageError(
-            f"--select_mre_none_weight chooses how a given pair (MNRE) is decided, on dev: it needs --corpus mnre "
-            f"and --do_eval true (got {data_args.corpus} and do_eval {training_args.do_eval})."
-        )
-    checkpoint_config = None
-    if model_args.model_name_or_path:
+    checkpoint_config = checkpoint_labels = None
+    if model_args.model_name_or_path:  # a trained checkpoint keeps its labels (scored on any data of its task)
         checkpoint_config = AutoConfig.from_pretrained(model_args.model_name_or_path)
-        check_checkpoint_task(model_args.model_name_or_path, checkpoint_config, task, data_args.corpus)
-    demo = {
-        "flavour": data_args.demo_flavour,
-        "seed": data_args.demo_seed,
-        "train_size": data_args.demo_train_size,
-        "validation_size": data_args.demo_validation_size,
-        "test_size": data_args.demo_test_size,
-    }
+        checkpoint_labels = [checkpoint_config.id2label[index] for index in range(len(checkpoint_config.id2label))]
     # One process reads the corpus and tags it; the others then find it in the caches.
     with training_args.main_process_first(desc="corpus preparation"):
-        corpus = load_corpus(
-            data_args.corpus,
-            data_args.data_dir,
-            # A text-only model reads no image: the config's image folder need not exist.
-            image_dir=data_args.image_dir if model_args.use_image else None,
-            context_files=data_args.context_files,
-            missing_context=data_args.missing_context,
-            missing_image=data_args.missing_image,
-            cache_dir=data_args.cache_dir,
-            **(demo if data_args.corpus == "demo" else {}),
-        )
-        if data_args.max_train_samples:
+        data = load_run_data(data_args, model_args, checkpoint_labels)
+        task, corpus = data.task, data.splits
+        check_splits(corpus, training_args)
+        if training_args.select_mre_none_weight and (task != "mre" or not training_args.do_eval):
+            raise UsageError(
+                f"--select_mre_none_weight chooses how a given pair (MNRE) is decided, on dev: it needs data of "
+                f"the mre task and --do_eval true (got {data.name}, {task}, and do_eval {training_args.do_eval})."
+            )
+        if checkpoint_config is not None:
+            check_checkpoint_task(model_args.model_name_or_path, checkpoint_config, task, data.name)
+            check_model_covers(task, data.labels, checkpoint_labels, model_args.model_name_or_path)
+        if data_args.max_train_samples and "train" in corpus:
             corpus["train"] = corpus["train"].select(range(min(data_args.max_train_samples, len(corpus["train"]))))
         if data_args.max_eval_samples:
             for split in ("validation", "test"):
-                corpus[split] = corpus[split].select(range(min(data_args.max_eval_samples, len(corpus[split]))))
-        if checkpoint_config is not None:  # a trained checkpoint keeps its labels (scored on any corpus)
-            id2label = checkpoint_config.id2label
-            labels = [id2label[index] for index in range(len(id2label))]
-        else:
-            labels = label_names(corpus, data_args.corpus, task)
+                if split in corpus:
+                    corpus[split] = corpus[split].select(range(min(data_args.max_eval_samples, len(corpus[split]))))
+        labels = checkpoint_labels or model_label_names(task, data.labels)
         processor = build_processor(model_args, data_args, corpus)
         label2id = {label: i for i, label in enumerate(labels)}
         label_map = parse_label_map(data_args.label_map)
@@ -199,17 +210,22 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             for split, part in corpus.items()
         }
     model = build_model(model_args, labels, task, processor)
-    if model.config.use_image and training_args.do_train and all(image is None for image in corpus["train"]["image"]):
+    if (
+        model.config.use_image
+        and training_args.do_train
+        and examples_without_image(corpus["train"]) == len(corpus["train"])
+    ):
         raise ValueError(
             "The model reads images (use_image true) but no training example has one: give --image_dir, "
             "or train text-only with --use_image false."
         )
-    relation_names = corpus["train"].features["relation"].names if task == "mre" else ()
+    relation_names = data.labels.relation_types if task == "mre" else ()
+    train_split = prepared.get("train")
     trainer = MIETrainer(
         model=model,
         args=training_args,
-        train_dataset=one_row_per_sentence(prepared["train"]) if task == "mre" else prepared["train"],
-        eval_dataset=prepared["validation"],
+        train_dataset=one_row_per_sentence(train_split) if task == "mre" and train_split else train_split,
+        eval_dataset=prepared.get("validation"),
         data_collator=ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image),
         processing_class=processor,
         compute_metrics=partial(
@@ -218,10 +234,11 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)]
         if training_args.load_best_model_at_end
         else [],
-        run_record=(task, data_summary(data_args, model_args, prepared, processor)),
+        run_record=(task, data_summary(data, data_args, model_args, prepared, processor)),
         # Predictions are padded to the longest example evaluated (long texts are read in windows).
         max_words=max(
-            (len(words) for split in ("validation", "test") for words in prepared[split]["words"]), default=1
+            (len(words) for split in ("validation", "test") if split in prepared for words in prepared[split]["words"]),
+            default=1,
         ),
     )
     results: dict = {}
@@ -243,6 +260,8 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         trainer.save_metrics("train", outcome.metrics, combined=False)
     if training_args.do_eval:
         for split, prefix in (("validation", "eval"), ("test", "test")):
+            if split not in prepared:
+                continue
             if split == "validation" and dev_output is not None:
                 output = dev_output  # its metrics are at weight 1.0: score it at the chosen weight
                 output.metrics.update({f"{prefix}_{k}": v for k, v in trainer.compute_metrics(output).items()})

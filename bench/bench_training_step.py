@@ -31,9 +31,9 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 import run_mie
 from build_mie import build_model, build_processor
-from data_mie import label_names, one_row_per_sentence, prepare_split
+from data_mie import model_label_names, one_row_per_sentence, prepare_split
 from processing import ShapCADataCollator
-from processing.corpora import corpus_task, load_corpus
+from processing.corpora import load_named
 
 CONTEXTS = {
     "twitter2017": "twitter2017.blip2.jsonl",
@@ -77,11 +77,11 @@ def main() -> None:
     model_args, data_args, _ = run_mie.parse_arguments(
         [str(config), "--text_model_name_or_path", str(encoder), "--use_image", "false"]
     )
-    task = corpus_task(args.corpus, "ner")
-    corpus = load_corpus(
+    data = load_named(
         args.corpus, args.data / args.corpus, context_files=[args.data / "contexts" / CONTEXTS[args.corpus]]
     )
-    labels = label_names(corpus, args.corpus, task)
+    task, corpus = data.task, data.splits
+    labels = model_label_names(task, data.labels)
     processor = build_processor(model_args, data_args, corpus)
     train = prepare_split(corpus["train"], task, {label: i for i, label in enumerate(labels)}, processor, True)
     if task == "mre":

@@ -117,7 +117,8 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         task: ``"ner"``, ``"mre"`` or ``"mjere"``.
         results: the run's results (``eval_*``, ``test_*``, ``*_runtime``..., ``environment``); the
             test scores of the task (`TaskSpec.scores`) also go to the model-index and to the top of the card.
-        data: what the run read (`data_mie.data_summary`): ``corpus``, ``data_dir``, ``examples``
+        data: what the run read (`data_mie.data_summary`): ``corpus`` (the data's name: a corpus,
+            a dataset, the training file), ``source``, ``licence``, ``data_dir``, ``examples``
             and ``with_context`` per split, ``context_source``, ``max_length``, ``pos_tagger`` and
             ``checkpoint`` (the trained checkpoint the run started from or scored, if any).
 
@@ -139,7 +140,8 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         # entities-and-relations answer has no Hub task, so that card names none.
         pipeline_tag="token-classification" if task == "ner" else None,
         tags=["shapca", "multimodal", "information-extraction", TASKS[task].title.replace(" ", "-")],
-        datasets=[data["corpus"]],
+        # A Hub card's datasets are names, not local files.
+        datasets=None if data["corpus"].endswith((".jsonl", ".json")) else [data["corpus"]],
         eval_results=eval_results(data["corpus"], task, results) or None,  # no test scores, no model-index
     )
     return ModelCard.from_template(
@@ -151,6 +153,8 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         checkpoint=data["checkpoint"],
         task_title=TASKS[task].title,
         corpus=data["corpus"],
+        source=data["source"],
+        licence=data["licence"],
         data_dir=data["data_dir"],
         examples=data["examples"],
         text_encoder=text_encoder(config),

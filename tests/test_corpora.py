@@ -15,7 +15,7 @@ from conftest import (
 from huggingface_hub import DatasetCard
 
 from processing.context_store import ContextFormatError, ContextStore
-from processing.corpora import CorpusFormatError, load_corpus
+from processing.corpora import CorpusFormatError, load_corpus, load_named
 from processing.corpora.hub import export_corpus
 
 
@@ -212,14 +212,20 @@ def test_unknown_corpus_and_missing_folder(tmp_path):
 
 
 def test_export_writes_parquet_and_a_card_that_loads_back(tmp_path):
-    corpus = load_corpus("twitter2017", write_twitter(tmp_path / "tw"), cache_dir=tmp_path / "cache")
-    out = export_corpus(corpus, tmp_path / "export", name="twitter2017")
+    data = load_named("twitter2017", write_twitter(tmp_path / "tw"), cache_dir=tmp_path / "cache")
+    corpus = data.splits
+    out = export_corpus(data, tmp_path / "export")
     card = DatasetCard.load(out / "README.md")
     assert card.data.pretty_name == "twitter2017" and "class_label" in str(card)
     assert [(s["name"], s["num_examples"]) for s in card.data.dataset_info["splits"]] == [
         (split, len(part)) for split, part in corpus.items()
     ]
-    assert "Source: UMT release" in card.text and "Licence: Research use only" in card.text
+    assert "Source: UMT release" in card.text and "Licence: research use only; the tweets" in card.text
+    assert card.data.shapca["task"] == "ner" and card.data.shapca["labels"]["entities"] == ["PER", "LOC", "ORG", "MISC"]
+    # The splits alone say nothing of their origin: the card says so, not a benchmark's licence.
+    bare = DatasetCard.load(export_corpus(corpus, tmp_path / "bare", name="mine") / "README.md")
+    assert "Source: unknown." in bare.text and "Licence: unknown: not given" in bare.text
+    assert "Twitter" not in bare.text and bare.data.license == "unknown"
     assert "| train | 2 |" in card.text and "`ner_tags`" in card.text
     reloaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache2"))
     assert reloaded["train"]["words"] == corpus["train"]["words"]

@@ -7,8 +7,11 @@ import logging
 import pytest
 from conftest import write_jmere, write_mnre
 
-from data_mie import label_names, one_row_per_sentence, prepare_split
+from data_mie import model_label_names, one_row_per_sentence, prepare_split
 from processing.corpora import load_corpus
+from processing.corpora.jmere import JMERE
+from processing.corpora.mnre import MNRE
+from processing.tasks import Task
 from processing.wordpair import decode_grid, encode_grid, unencodable_items
 
 
@@ -34,7 +37,7 @@ def mnre_corpus(tmp_path):
 
 
 def test_every_mnre_line_of_a_sentence_is_trained_on_the_grid_of_all_its_pairs(mnre_corpus, processor):
-    labels = label_names(mnre_corpus, "mnre", "mre")
+    labels = model_label_names(Task.MRE, MNRE.LABELS)
     label2id = {label: i for i, label in enumerate(labels)}
     id2label = dict(enumerate(labels))
     train = prepare_split(mnre_corpus["train"], "mre", label2id, processor, use_context=True)
@@ -70,7 +73,7 @@ def test_overlapping_spans_are_counted_and_scored_from_the_file(tmp_path, proces
     }  # fmt: skip
     (data / "test.json").write_text(json.dumps([item]), encoding="utf-8")
     corpus = load_corpus("jmere", data, cache_dir=tmp_path / "cache")
-    labels = label_names(corpus, "jmere", "mjere")
+    labels = model_label_names(Task.MJERE, JMERE.LABELS)
     label2id = {label: i for i, label in enumerate(labels)}
     with caplog.at_level(logging.WARNING, logger="data_mie"):
         test = prepare_split(corpus["test"], "mjere", label2id, processor, use_context=True)

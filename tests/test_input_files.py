@@ -16,7 +16,7 @@ from PIL import Image
 
 from processing.collator import ShapCADataCollator
 from processing.context_store import ContextFormatError, ContextStore
-from processing.corpora import CorpusFormatError, MissingImageError, corpus_task, load_corpus, log_image_coverage
+from processing.corpora import CorpusFormatError, MissingImageError, load_corpus, log_image_coverage, open_corpus
 from processing.images import ImageReadError, load_image
 
 TWITTER_IMAGE_IDS = ["100.jpg", "101.jpg", "200.jpg", "300.jpg", "301.jpg"]
@@ -306,7 +306,7 @@ VALID_NAMES = r"\['demo', 'jmere', 'mnre', 'twitter2015', 'twitter2017'\]"
 
 def test_unknown_corpus_name_is_a_value_error_listing_the_valid_names(tmp_path):
     with pytest.raises(ValueError, match=rf"Unknown corpus 'twitter2019'; choose one of {VALID_NAMES}"):
-        corpus_task("twitter2019")
+        open_corpus("twitter2019")
     with pytest.raises(ValueError, match=rf"Unknown corpus 'twitter2019'; choose one of {VALID_NAMES}"):
         load_corpus("twitter2019", tmp_path)
 

@@ -43,6 +43,7 @@ def data(corpus="demo", with_context=(56, 16, 16), source="given with the corpus
         "examples": {"train": 56, "validation": 16, "test": 16},
         "with_context": dict(zip(("train", "validation", "test"), with_context)),
         "context_source": source, "max_length": 48, "pos_tagger": "none", "checkpoint": checkpoint,
+        "source": "generated", "licence": "Apache-2.0",
     }  # fmt: skip
 
 
@@ -76,7 +77,7 @@ def test_ner_card_metadata_text_and_snippet(tmp_path):
     assert "- head: CRF" in text and "- alpha: 0.3" in text and "- text encoder: bert, 2 layers of 32" in text
     assert "- bridging context: given with the corpus; examples with one: train 56 of 56, validation 16 of 16" in text
     assert "- scheduler: cosine, warmup" in text and "- encoder_learning_rate: " in text
-    assert "Corpus `demo`: train 56, validation 16, test 16 examples." in text
+    assert "`demo`: train 56, validation 16, test 16 examples." in text
     # the snippet runs as it stands on the local checkpoint: it loads the output folder
     assert re.findall(r"```python\n(.*?)```", text, re.DOTALL) == [SNIPPET.replace("REPO", str(output_dir))]
     assert f'`pipeline("multimodal-ner", model="{output_dir}")` works without' in text
@@ -118,7 +119,7 @@ def test_word_pair_card_names_hub_id_contexts_and_data(tmp_path):
         "- bridging context: test (jmere.llava-next.jsonl); examples with one: train 50 of 56, validation 16 of 16, "
         "test 0 of 16"
     ) in card.text
-    assert "Corpus `jmere` from `data/jmere`: " in card.text
+    assert "`jmere` from `data/jmere`: " in card.text
     assert "| speed | value |" not in card.text  # no speed figures, no speed table
 
 

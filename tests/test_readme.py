@@ -35,7 +35,10 @@ def test_run_mie_commands_parse(command, monkeypatch):
     if arguments and arguments[0].endswith(".json"):
         assert (ROOT / arguments[0]).exists(), arguments[0]
     _model_args, data_args, _training_args = run_mie.parse_arguments(arguments)
-    assert data_args.corpus in ("demo", "twitter2015", "twitter2017", "mnre", "jmere")
+    # one source of data: a named corpus (the demo by default), files, or a dataset
+    assert data_args.corpus in (None, "demo", "twitter2015", "twitter2017", "mnre", "jmere") or (
+        data_args.files() or data_args.dataset_name
+    )
     if words[0] == "accelerate":
         assert words[1] == "launch"
 

@@ -438,7 +438,7 @@ def test_mnre_run_chooses_the_none_weight_on_dev_and_keeps_it_in_the_checkpoint(
     assert json.loads((out / "config.json").read_text())["mre_none_weight"] == weight
 
     # Only a given-pair corpus has a None weight to choose.
-    with pytest.raises(run_mie.UsageError, match="select_mre_none_weight .* needs --corpus mnre"):
+    with pytest.raises(run_mie.UsageError, match="select_mre_none_weight .* needs data of the mre task"):
         small_run("demo.json", tmp_path, "--select_mre_none_weight", "true")
 
 

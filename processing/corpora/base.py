@@ -1,9 +1,11 @@
-"""What every corpus builder shares: the common columns, images, contexts and file errors."""
+"""What every corpus shares: what it declares (name, task, labels, source, licence), the common
+columns, images, contexts, file errors and the cache key of its files."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -14,6 +16,7 @@ from datasets.builder import Key
 from ..context_store import ContextStore
 from ..images import check_missing_image_policy
 from ..input_files import FileFormatError
+from ..tasks import Task
 
 SPLITS = {"train": datasets.Split.TRAIN, "validation": datasets.Split.VALIDATION, "test": datasets.Split.TEST}
 
@@ -25,6 +28,68 @@ COMMON_FEATURES = {
     "context": datasets.Value("string"),
 }
 SPAN = {"start": datasets.Value("int32"), "end": datasets.Value("int32")}
+ENTITIES = datasets.List({**SPAN, "type": datasets.Value("string")})
+RELATIONS = datasets.List(
+    {"head": datasets.Value("int32"), "tail": datasets.Value("int32"), "type": datasets.Value("string")}
+)
+
+
+UNKNOWN_LICENCE = "unknown: not given by whoever made or exported the data; ask them before you share it"
+
+
+@dataclass(frozen=True)
+class CorpusLabels:
+    """The label sets of a corpus, in their recorded order (the order of the model's label ids).
+
+    Attributes:
+        entity_types: the entity types (named entities; joint extraction), e.g. ``("PER", "LOC")``.
+        relation_types: the relation types (relation extraction with ``"None"`` among them for a pair
+            without relation; joint extraction without it).
+    """
+
+    entity_types: tuple[str, ...] = ()
+    relation_types: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"entities": list(self.entity_types), "relations": list(self.relation_types)}
+
+
+def bio_labels(entity_types: Sequence[str]) -> list[str]:
+    """The BIO tags of entity types: ``O``, then ``B-`` and ``I-`` of each type in order."""
+    return ["O", *(f"{prefix}-{entity}" for entity in entity_types for prefix in ("B", "I"))]
+
+
+def task_features(task: Task, labels: CorpusLabels) -> dict:
+    """The columns of a task beside the common ones: ``ner_tags`` (BIO tags of the entity types);
+    ``head``, ``tail`` and ``relation`` (one of the relation types); or ``entities`` and
+    ``relations`` (types as strings). Tags and relations are `datasets.ClassLabel`s, so that
+    their order travels with the data (an export read back keeps it)."""
+    if task == Task.NER:
+        return {"ner_tags": datasets.Sequence(datasets.ClassLabel(names=bio_labels(labels.entity_types)))}
+    if task == Task.MRE:
+        return {"head": SPAN, "tail": SPAN, "relation": datasets.ClassLabel(names=list(labels.relation_types))}
+    return {"entities": ENTITIES, "relations": RELATIONS}
+
+
+@dataclass
+class MIEData:
+    """Data for a run, whatever its origin: the splits in the schema's columns and what they are.
+
+    Attributes:
+        splits: ``train``, ``validation``, ``test`` (those that were given).
+        task: the task the rows are written for.
+        labels: the label sets, in the order of the model's label ids.
+        name: what the data is called (a corpus name, a dataset id or folder, the training file).
+        source: where it comes from, for cards.
+        licence: under which terms, for cards.
+    """
+
+    splits: datasets.DatasetDict
+    task: Task
+    labels: CorpusLabels
+    name: str
+    source: str
+    licence: str
 
 
 class CorpusFormatError(FileFormatError):
@@ -45,8 +110,8 @@ class MIEBuilderConfig(datasets.BuilderConfig):
         missing_image: ``"error"`` or ``"skip"`` (the ``image`` column is None), for images not in image_dir.
         context_files: JSONL files of bridging contexts (see `processing.context_store`).
         missing_context: ``"error"`` or ``"empty"``, for images without a context.
-        source_fingerprint: sizes and times of the source files (and of image_dir), so that the cache is
-            rebuilt when they change.
+        source_fingerprint: a hash of the source files' contents (and of image_dir's listing), so that
+            the cache is rebuilt when they change (see `fingerprint_files`).
     """
 
     image_dir: str | None = None
@@ -66,17 +131,68 @@ class MIEBuilderConfig(datasets.BuilderConfig):
             )
 
 
-def fingerprint_files(paths) -> str:
-    """A short hash of the paths, sizes and modification times of files (missing ones count too)."""
-    digest = hashlib.sha1()
+def fingerprint_files(paths: Sequence[str | os.PathLike]) -> str:
+    """A short hash of what the files hold, so that a corpus cache is rebuilt when one changes.
+
+    A file counts by its path and its content (an edit that keeps the size and the modification
+    time, as ``cp -p`` or ``rsync -a`` leave it, still counts); a folder (the image folder) by the
+    names, sizes and times of its files, which it would take too long to read; a missing path as
+    missing.
+    """
+    digest = hashlib.sha256()
     for path in sorted(str(p) for p in paths):
-        stat = os.stat(path) if os.path.exists(path) else None
-        digest.update(f"{path}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}".encode())
+        digest.update(f"{path}\0".encode())
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        elif os.path.isdir(path):
+            for entry in sorted(os.scandir(path), key=lambda entry: entry.name):
+                stat = entry.stat()
+                digest.update(f"{entry.name}|{stat.st_size}|{stat.st_mtime_ns}\0".encode())
+        else:
+            digest.update(b"missing\0")
     return digest.hexdigest()[:16]
 
 
-class MIEBuilder(datasets.GeneratorBasedBuilder):
-    """Base builder: subclasses name their split files, their features and how to read a file.
+class NamedCorpus:
+    """What a named corpus declares, for `processing.corpora` to find it by its name.
+
+    A builder class with a ``NAME`` in a module of ``processing/corpora/`` (or registered with
+    `processing.corpora.register_corpus`, or in a file given as ``--corpus path/to/corpus.py``) is
+    a corpus: nothing else needs an edit.
+
+    Attributes:
+        NAME: what ``--corpus`` and `load_corpus` call it.
+        TASK: its task (a corpus whose task depends on its options overrides `task`).
+        LABELS: its label sets, in the model's order (or override `corpus_labels`).
+        SOURCE: where it comes from, for its dataset and model cards.
+        LICENCE: under which terms it may be used.
+    """
+
+    NAME: ClassVar[str | None] = None
+    TASK: ClassVar[Task]
+    LABELS: ClassVar[CorpusLabels] = CorpusLabels()
+    SOURCE: ClassVar[str] = "unknown"
+    LICENCE: ClassVar[str] = UNKNOWN_LICENCE
+
+    @property
+    def task(self) -> Task:
+        return self.TASK
+
+    def corpus_labels(self) -> CorpusLabels:
+        return self.LABELS
+
+    @classmethod
+    def create(cls, *, cache_dir: str | None, **options) -> datasets.GeneratorBasedBuilder:
+        """The builder for `load_corpus`'s options (data_dir, image_dir, missing_image,
+        context_files, missing_context, and the corpus's own)."""
+        raise NotImplementedError
+
+
+class MIEBuilder(NamedCorpus, datasets.GeneratorBasedBuilder):
+    """Base builder of a corpus read from release files: subclasses name their split files, their
+    features and how to read a file.
 
     Subclasses define ``SPLIT_FILES`` (split -> file names to try, in order), ``task_features()``
     and ``read_file(path) -> iterator of (line number, example without the common columns)``.
@@ -87,8 +203,36 @@ class MIEBuilder(datasets.GeneratorBasedBuilder):
     CITATION = ""
     DESCRIPTION = ""
 
+    @classmethod
+    def create(
+        cls,
+        *,
+        cache_dir: str | None,
+        data_dir: str | os.PathLike | None = None,
+        image_dir: str | os.PathLike | None = None,
+        missing_image: str = "error",
+        context_files: Sequence[str | os.PathLike] = (),
+        missing_context: str = "error",
+        **options,
+    ) -> MIEBuilder:
+        if options:
+            raise TypeError(f"Unexpected options for {cls.NAME}: {sorted(options)}.")
+        if data_dir is None or not Path(data_dir).is_dir():
+            raise FileNotFoundError(f"data_dir must be the folder of the {cls.NAME} files, got {data_dir!r}.")
+        sources = [Path(data_dir) / name for names in cls.SPLIT_FILES.values() for name in names]
+        return cls(
+            cache_dir=cache_dir,
+            data_dir=str(data_dir),
+            image_dir=str(image_dir) if image_dir else None,
+            missing_image=missing_image,
+            context_files=tuple(str(path) for path in context_files),
+            missing_context=missing_context,
+            # image_dir's listing changes when images are added or removed.
+            source_fingerprint=fingerprint_files([*sources, *context_files, *([image_dir] if image_dir else [])]),
+        )
+
     def task_features(self) -> dict:
-        raise NotImplementedError
+        return task_features(self.task, self.corpus_labels())
 
     def read_file(self, path: Path):
         raise NotImplementedError
@@ -97,6 +241,7 @@ class MIEBuilder(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(
             description=self.DESCRIPTION,
             citation=self.CITATION,
+            license=self.LICENCE,
             features=datasets.Features({**COMMON_FEATURES, **self.task_features()}),
         )
 

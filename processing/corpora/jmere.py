@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-import datasets
-
 from ..input_files import check_image_id, check_words, read_text_lines
-from .base import SPAN, CorpusFormatError, MIEBuilder, read_pos
+from ..tasks import Task
+from .base import CorpusFormatError, CorpusLabels, MIEBuilder, read_pos
 
 JMERE_ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 JMERE_RELATIONS = (
@@ -101,19 +100,16 @@ def read_jmere(path: Path):
 
 
 class JMERE(MIEBuilder):
+    NAME = "jmere"
+    TASK = Task.MJERE
+    LABELS = CorpusLabels(entity_types=JMERE_ENTITY_TYPES, relation_types=JMERE_RELATIONS)
+    SOURCE = "rebuilt from MNRE v2 with the conversion published with EEGA (Yuan et al., AAAI 2023)"
+    LICENCE = "research use only; the posts and images are subject to Twitter's terms and the corpus authors' licence"
     SPLIT_FILES: ClassVar = {"train": ("train.json",), "validation": ("val.json", "dev.json"), "test": ("test.json",)}
     DESCRIPTION = (
         "JMERE joint multimodal entity-relation extraction: typed entity spans and typed relations between them."
     )
     CITATION = "Yuan et al., Joint Multimodal Entity-Relation Extraction Based on Edge-Enhanced Graph Alignment Network and Word-Pair Relation Tagging, AAAI 2023."
-
-    def task_features(self) -> dict:
-        return {
-            "entities": datasets.List({**SPAN, "type": datasets.Value("string")}),
-            "relations": datasets.List(
-                {"head": datasets.Value("int32"), "tail": datasets.Value("int32"), "type": datasets.Value("string")}
-            ),
-        }
 
     def read_file(self, path: Path):
         return read_jmere(path)

@@ -9,10 +9,9 @@ import ast
 from pathlib import Path
 from typing import ClassVar
 
-import datasets
-
 from ..input_files import check_image_id, check_words, read_text_lines
-from .base import SPAN, CorpusFormatError, MIEBuilder, read_pos
+from ..tasks import Task
+from .base import CorpusFormatError, CorpusLabels, MIEBuilder, read_pos
 
 MNRE_RELATIONS = (
     "None",
@@ -83,6 +82,11 @@ def read_mnre(path: Path):
 
 
 class MNRE(MIEBuilder):
+    NAME = "mnre"
+    TASK = Task.MRE
+    LABELS = CorpusLabels(relation_types=MNRE_RELATIONS)
+    SOURCE = "MNRE v2 release (Zheng et al., ICME 2021)"
+    LICENCE = "research use only; the posts and images are subject to Twitter's terms and the corpus authors' licence"
     # The dev file was published as "mnre_val .txt", with a space.
     SPLIT_FILES: ClassVar = {
         "train": ("mnre_train.txt",),
@@ -93,9 +97,6 @@ class MNRE(MIEBuilder):
         "MNRE v2 multimodal relation extraction: a sentence, a head and a tail span, an image, one of 23 relations."
     )
     CITATION = "Zheng et al., MNRE: A Challenge Multimodal Dataset for Neural Relation Extraction with Visual Evidence in Social Media Posts, ICME 2021."
-
-    def task_features(self) -> dict:
-        return {"head": SPAN, "tail": SPAN, "relation": datasets.ClassLabel(names=list(MNRE_RELATIONS))}
 
     def read_file(self, path: Path):
         return read_mnre(path)

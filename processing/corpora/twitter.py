@@ -9,16 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-import datasets
-
 from ..input_files import check_image_id, read_text_lines
-from .base import CorpusFormatError, MIEBuilder
+from ..tasks import Task
+from .base import CorpusFormatError, CorpusLabels, MIEBuilder, bio_labels
 
 IMAGE_PREFIX = "IMGID:"
-
-
-def bio_labels(entity_types) -> list[str]:
-    return ["O", *(f"{prefix}-{entity}" for entity in entity_types for prefix in ("B", "I"))]
 
 
 def read_conll_tweets(path: Path, labels: list[str]):
@@ -57,26 +52,23 @@ def read_conll_tweets(path: Path, labels: list[str]):
 
 
 class TwitterBuilder(MIEBuilder):
-    ENTITY_TYPES: tuple[str, ...] = ()
+    TASK = Task.NER
     SPLIT_FILES: ClassVar = {"train": ("train.txt",), "validation": ("valid.txt", "dev.txt"), "test": ("test.txt",)}
+    SOURCE = "UMT release (Yu et al., ACL 2020)"
+    LICENCE = "research use only; the tweets and images are subject to Twitter's terms and the corpus authors' licence"
     CITATION = "Yu et al., Improving Multimodal Named Entity Recognition via Entity Span Detection with Unified Multimodal Transformer, ACL 2020."
 
-    @property
-    def labels(self) -> list[str]:
-        return bio_labels(self.ENTITY_TYPES)
-
-    def task_features(self) -> dict:
-        return {"ner_tags": datasets.Sequence(datasets.ClassLabel(names=self.labels))}
-
     def read_file(self, path: Path):
-        return read_conll_tweets(path, self.labels)
+        return read_conll_tweets(path, bio_labels(self.LABELS.entity_types))
 
 
 class Twitter2015(TwitterBuilder):
-    ENTITY_TYPES = ("PER", "LOC", "ORG", "OTHER")
+    NAME = "twitter2015"
+    LABELS = CorpusLabels(entity_types=("PER", "LOC", "ORG", "OTHER"))
     DESCRIPTION = "Twitter-2015 multimodal NER: tweets with their images, BIO tags over PER, LOC, ORG, OTHER."
 
 
 class Twitter2017(TwitterBuilder):
-    ENTITY_TYPES = ("PER", "LOC", "ORG", "MISC")
+    NAME = "twitter2017"
+    LABELS = CorpusLabels(entity_types=("PER", "LOC", "ORG", "MISC"))
     DESCRIPTION = "Twitter-2017 multimodal NER: tweets with their images, BIO tags over PER, LOC, ORG, MISC."
