@@ -92,10 +92,11 @@ class ExamplesFileError(FileFormatError):
 
 def read_examples_file(path: str | os.PathLike) -> list[dict]:
     """New examples to predict on: one JSON object per line, ``{"words": [...], "image": path,
-    "context": str}``, ``image`` and ``context`` optional; blank lines are skipped.
+    "context": str}``, ``image`` and ``context`` optional; blank lines are skipped. These are the
+    rows of the library's schema (`processing.corpora.schema`) without gold: a file with gold
+    reads too, its labels left alone.
 
-    ``image`` is a path, absolute or relative to the current directory (a file of new examples
-    names the images it wants on purpose, unlike a corpus's image ids).
+    ``image`` is a path, absolute or relative to the file's folder, as in a training file.
     """
     rows = []
     for number, line in read_text_lines(path, ExamplesFileError):
@@ -116,5 +117,8 @@ def read_examples_file(path: str | os.PathLike) -> list[dict]:
             check_text(path, number, row["context"], "'context'", ExamplesFileError)
         if row.get("image") is not None and not isinstance(row["image"], str):
             raise ExamplesFileError(path, number, f"'image' is a {type(row['image']).__name__}; expected a path.")
-        rows.append({"words": row["words"], "image": row.get("image"), "context": row.get("context")})
+        image = row.get("image")
+        if image is not None and not os.path.isabs(image):
+            image = os.path.join(os.path.dirname(path), image)
+        rows.append({"words": row["words"], "image": image, "context": row.get("context")})
     return rows

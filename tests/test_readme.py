@@ -2,6 +2,8 @@
 known), scripts exist and are valid bash. The demo run itself is run by .ci/run."""
 
 import importlib
+import json
+import os
 import re
 import shlex
 import subprocess
@@ -103,3 +105,54 @@ def test_every_command_is_covered():
             or command.startswith(known)
             or ("bash" in shlex.split(command))
         ), command
+
+
+def readme_section(title: str) -> str:
+    """The text of one ``###`` section of the README."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text.split(f"### {title}\n", 1)[1].split("\n### ", 1)[0]
+
+
+def test_the_own_data_section_shows_lines_of_the_example_files():
+    (shown,) = re.findall(r"```json\n(.*?)```", readme_section("Your own data"), flags=re.DOTALL)
+    example_lines = {
+        line for path in (ROOT / "examples" / "own_data").glob("*/*.jsonl") for line in path.read_text().splitlines()
+    }
+    assert shown.splitlines() and set(shown.splitlines()) <= example_lines
+
+
+@pytest.mark.slow
+def test_the_own_data_section_runs_as_written(tmp_path):
+    """The section's Python and commands, in fresh processes from the repository root, as a user runs
+    them (their runs/ and exports/ folders put in a temporary folder)."""
+    section = readme_section("Your own data")
+    moved = lambda text: text.replace("runs/", f"{tmp_path}/runs/").replace("exports/", f"{tmp_path}/exports/")
+    (python,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    commands = [
+        line for block in re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL) for line in block.splitlines()
+    ]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    run = lambda words: subprocess.run(
+        words, check=False, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
+    for command in commands[:4]:  # train on each task's files, then predict
+        finished = run(shlex.split(moved(command)))
+        assert finished.returncode == 0, finished.stderr[-3000:]
+    finished = run(["python", "-c", moved(python)])
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    finished = run(shlex.split(moved(commands[4])))
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    runs = tmp_path / "runs"
+    for task, label in (("ner", "B-PRODUCT"), ("mre", "founded_by"), ("mjere", "founded_by")):
+        results = json.loads((runs / f"own_{task}" / "all_results.json").read_text())
+        assert {"eval_f1", "test_f1"} <= results.keys()
+        assert label in json.loads((runs / f"own_{task}" / "config.json").read_text())["id2label"].values()
+        card = (runs / f"own_{task}" / "README.md").read_text()
+        assert f"trained on **examples/own_data/{task}/train.jsonl**" in card and "twitter" not in card.lower()
+    (prediction,) = [json.loads(line) for line in (runs / "own_ner_predictions" / "predictions_predict.jsonl").open()]
+    assert prediction["words"] == ["Zoe", "shows", "off", "the", "Orbit", "Watch"] and "entities" in prediction["pred"]
+    exported = json.loads((runs / "own_from_export" / "all_results.json").read_text())
+    assert "test_f1" in exported
+    assert "trained on **" in (runs / "own_from_export" / "README.md").read_text()
+    assert "posts we annotated" in (tmp_path / "exports" / "mine" / "README.md").read_text()

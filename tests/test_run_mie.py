@@ -299,7 +299,10 @@ def test_predict_file_errors_name_file_and_line(tmp_path, content, message):
 def test_predict_file_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "new.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"words": ["so", "proud"], "image": "a/b.png"}\n')
-    assert read_examples_file(str(path)) == [{"words": ["so", "proud"], "image": "a/b.png", "context": None}]
+    # the image path is relative to the file's folder, as in a training file
+    assert read_examples_file(str(path)) == [
+        {"words": ["so", "proud"], "image": str(path.parent / "a/b.png"), "context": None}
+    ]
 
 
 def test_cross_corpus_evaluation_with_a_label_map(tmp_path, ner_checkpoint):

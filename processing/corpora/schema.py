@@ -87,7 +87,7 @@ def infer_task(columns: Iterable[str]) -> Task | None:
 def _span(where, line, value, num_words: int, what: str, error) -> dict:
     if not isinstance(value, dict) or not {"start", "end"} <= set(value):
         raise error(where, line, f'{what} is {value!r}; expected a word span {{"start": 0, "end": 2}} (end exclusive).')
-    check_span(where, line, value["start"], value["end"], num_words, what)
+    check_span(where, line, value["start"], value["end"], num_words, what, error)
     return {"start": value["start"], "end": value["end"]}
 
 
@@ -317,6 +317,8 @@ class SchemaFiles(MIEBuilder):
             examples.append(encode_labels(example, task, labels))
             image_ids.append(image_id)
             images.append(image)
+        if not examples:  # datasets cannot read an empty split back
+            raise SchemaError(path, 1, "the file holds no example; give a file with at least one row, or leave it out.")
         report_missing_images(missing, self.config.missing_image, path)
         contexts = self.contexts(examples, image_ids)
         for index, (example, image_id, image, context) in enumerate(zip(examples, image_ids, images, contexts)):
