@@ -39,7 +39,9 @@ def write_posts(path: Path, posts: int, words: int, seed: int = 0) -> None:
             start = rng.randrange(words - 2)
             entity = {"start": start, "end": start + rng.randint(1, 2), "type": rng.choice(TYPES)}
             context = " ".join(rng.choice(vocabulary) for _ in range(12))
-            handle.write(json.dumps({"id": f"p{index}", "words": post, "context": context, "entities": [entity]}) + "\n")
+            handle.write(
+                json.dumps({"id": f"p{index}", "words": post, "context": context, "entities": [entity]}) + "\n"
+            )
 
 
 def peak_memory_mb() -> float:

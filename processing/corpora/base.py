@@ -299,6 +299,4 @@ def read_pos(path, line: int, pos, num_words: int, what: str) -> tuple[int, int]
 def check_span(path, line: int, start, end, num_words: int, what: str, error=CorpusFormatError) -> None:
     """Raise ``error`` unless ``[start, end)`` is a non-empty span inside the sentence."""
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= num_words):
-        raise error(
-            path, line, f"{what} span [{start}, {end}) is not inside the sentence of {num_words} words."
-        )
+        raise error(path, line, f"{what} span [{start}, {end}) is not inside the sentence of {num_words} words.")
