@@ -26,7 +26,7 @@ COMMANDS = readme_commands()
 
 
 def test_readme_has_the_three_first_commands():
-    assert COMMANDS[:3] == ['pip install -e ".[dev]"', "python run_mie.py configs/demo.json", "python -m pytest -q"]
+    assert COMMANDS[:3] == ['pip install -e ".[dev,sweep,demo,bench]"', "python run_mie.py configs/demo.json", "python -m pytest -q"]
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if "run_mie.py" in c])
