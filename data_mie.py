@@ -192,7 +192,7 @@ def data_summary(data: MIEData, data_args, model_args, prepared: dict, processor
         "corpus": data.name,
         "source": data.source,
         "licence": data.licence,
-        "data_dir": data_args.data_dir if data_args.corpus else None,
+        "data_dir": data_args.data_dir,  # only with --corpus (parse_arguments checks it)
         "examples": {split: len(part) for split, part in prepared.items()},
         "with_context": {split: sum(1 for context in part["context"] if context) for split, part in prepared.items()},
         "context_source": context_source(data_args.context_files),

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import run_mie
+from processing import corpora
 from processing.corpora import MissingImageError, SchemaError, load_files, load_named, load_schema_dataset
 from processing.corpora.hub import export_corpus
 from processing.corpora.schema import DatasetRowError
@@ -191,7 +192,8 @@ class Toy(MIEBuilder):
 '''
 
 
-def test_a_corpus_is_one_file_and_trains_end_to_end(tmp_path):
+def test_a_corpus_is_one_file_and_trains_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpora, "REGISTRY", dict(corpora.REGISTRY))  # the toy stays out of the other tests
     module = tmp_path / "toy_corpus.py"
     module.write_text(textwrap.dedent(TOY_CORPUS), encoding="utf-8")
     data_dir = tmp_path / "toy"

@@ -34,8 +34,17 @@ from ..context_store import ContextStore, MissingContextError
 from ..images import check_missing_image_policy
 from ..input_files import FileFormatError
 from ..tasks import Task
-from .base import UNKNOWN_LICENCE, CorpusFormatError, CorpusLabels, MIEBuilder, MIEData, MissingImageError, NamedCorpus
-from .base import fingerprint_files as fingerprint_files
+from ..wordpair import MRE_NO_RELATION
+from .base import (
+    UNKNOWN_LICENCE,
+    CorpusFormatError,
+    CorpusLabels,
+    MIEBuilder,
+    MIEData,
+    MissingImageError,
+    NamedCorpus,
+    fingerprint_files,
+)
 from .jmere import JMERE_ENTITY_TYPES, JMERE_RELATIONS
 from .mnre import MNRE_RELATIONS
 from .schema import (
@@ -110,11 +119,6 @@ def corpus_class(name: str) -> type[NamedCorpus]:
         f"Unknown corpus {name!r}; choose one of {sorted(REGISTRY)}, give the path of a corpus module (.py), "
         "or train on your own files (--train_file ...) or a dataset (--dataset_name ...)."
     )
-
-
-def check_corpus_name(name: str) -> None:
-    """Raise a ValueError listing the corpus names unless ``name`` is a corpus (see `corpus_class`)."""
-    corpus_class(name)
 
 
 def _prepare(builder) -> datasets.DatasetDict:
@@ -203,8 +207,8 @@ def given_labels(labels: CorpusLabels | Mapping | None, task: Task) -> CorpusLab
     for kind in needs:
         if not given.as_dict()[kind]:
             raise ValueError(f"A {task} task needs its {kind} among the labels given (--labels {kind}=A,B,...).")
-    if task == Task.MRE and "None" not in given.relation_types:
-        given = CorpusLabels(relation_types=("None", *given.relation_types))
+    if task == Task.MRE and MRE_NO_RELATION not in given.relation_types:
+        given = CorpusLabels(relation_types=(MRE_NO_RELATION, *given.relation_types))
     return given
 
 
@@ -369,7 +373,6 @@ __all__ = [
     "MIEData",
     "MissingImageError",
     "SchemaError",
-    "check_corpus_name",
     "corpus_class",
     "examples_without_image",
     "load_corpus",
