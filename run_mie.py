@@ -15,17 +15,18 @@
 A single ``.json`` argument is a config file; flags after it override its values. The data is a
 named corpus (``--corpus``), files in the library's schema (``--train_file``...) or a `datasets`
 dataset (``--dataset_name``); the task follows from it: a CRF tagger for named entities, the
-word-pair head for relations (MNRE-style given pairs, JMERE-style entities and relations). The pieces live beside this script:
-`arguments_mie.py` (the flags: one per setting of the Shap-CA config, the data's, the Trainer's),
-`trainer_mie.py` (the Trainer subclass), `build_mie.py` (the processor and the model), `data_mie.py`
-(labels and prepared splits), `metrics_mie.py` (scores and prediction records) and
-`records_mie.py` (results files, the run's environment, the output folder's lock).
+word-pair head for relations (MNRE-style given pairs, JMERE-style entities and relations).
+Each job this recipe orchestrates has its module in the `shapca_training` package: `arguments`
+(the flags), `data` (labels and prepared splits), `build` (the processor and the model),
+`trainer` (the Trainer subclass), `scoring` (scores and prediction records) and `records`
+(results files, the run's environment, the output folder's lock).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from contextlib import nullcontext
 from dataclasses import replace
@@ -36,8 +37,8 @@ import torch
 import transformers
 from transformers import AutoConfig, EarlyStoppingCallback, set_seed
 
-from arguments_mie import UsageError, parse_arguments
-from modeling_shapca import MODEL_FOR_TASK
+from modeling_shapca import MODEL_FOR_HEAD
+from shapca_training.arguments import UsageError, parse_arguments
 
 # The corpus, processor, Trainer and metric code (processing and the *_mie modules) is imported
 # in the functions that use it, after the arguments are parsed: --help and a wrong flag answer at once.
@@ -77,18 +78,18 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     from datasets import Dataset
     from transformers import AutoProcessor
 
-    from metrics_mie import decoded_structures
     from processing import ShapCADataCollator
     from processing.input_files import read_examples_file
     from processing.tasks import TASK_OF_HEAD
-    from records_mie import write_jsonl
-    from trainer_mie import MIETrainer
+    from shapca_training.records import write_jsonl
+    from shapca_training.scoring import decoded_structures
+    from shapca_training.trainer import MIETrainer
 
     if not model_args.model_name_or_path:
         raise UsageError("--predict_file needs --model_name_or_path, a trained checkpoint.")
     rows = read_examples_file(data_args.predict_file)
     config = AutoConfig.from_pretrained(model_args.model_name_or_path)
-    model = MODEL_FOR_TASK[config.task].from_pretrained(model_args.model_name_or_path)
+    model = MODEL_FOR_HEAD[config.head].from_pretrained(model_args.model_name_or_path)
     processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
     trainer = MIETrainer(
         model=model,
@@ -96,12 +97,12 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
         args=replace(training_args, eval_strategy="no", save_strategy="no", load_best_model_at_end=False),
         data_collator=ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image),
         processing_class=processor,
-        max_words=max(len(row["words"]) for row in rows) if rows else 1,
+        prediction_width=max(len(row["words"]) for row in rows) if rows else 1,
     )
     records = []
     if rows:
         output = trainer.predict(Dataset.from_list(rows))
-        task = TASK_OF_HEAD[model.config.task]  # a new text has no given pair: entities (and relations)
+        task = TASK_OF_HEAD[model.config.head]  # a new text has no given pair: entities (and relations)
         structures = decoded_structures(output.predictions, model.config.id2label, task)
         records = [
             {"words": row["words"], "image": row["image"], "pred": found} for row, found in zip(rows, structures)
@@ -120,13 +121,12 @@ def check_checkpoint_task(checkpoint: str, config, task: str, corpus: str) -> No
     word-pair demo, files or datasets of those tasks)."""
     from processing.tasks import TASKS
 
-    kind = getattr(config, "task", None)
-    wanted = TASKS[task].head
-    if kind != wanted:
-        kinds = {"ner": "CRF tagger (NER)", "word_pair": "word-pair (relations)"}
+    wanted = MODEL_FOR_HEAD[TASKS[task].head].config_class
+    if getattr(config, "head", None) != wanted.head:
         raise UsageError(
-            f"{checkpoint} is a {kinds.get(kind, repr(kind))} checkpoint and {corpus} is {task} data: the tasks "
-            f"differ. Give a {kinds[wanted]} checkpoint for {corpus}, or data of the checkpoint's task."
+            f"{checkpoint} is a {getattr(config, 'head_title', type(config).__name__)} checkpoint and {corpus} is "
+            f"{task} data: the tasks differ. Give a {wanted.head_title} checkpoint for {corpus}, or data of the "
+            "checkpoint's task."
         )
 
 
@@ -145,8 +145,11 @@ def check_splits(splits, training_args) -> None:
 
 def train_and_evaluate(model_args, data_args, training_args) -> dict:
     """One run: build, train with early stopping on dev F1, score dev and test, write everything."""
-    from build_mie import build_model, build_processor
-    from data_mie import (
+    from processing import ShapCADataCollator
+    from processing.corpora import examples_without_image
+    from processing.tasks import TASKS
+    from shapca_training.build import build_model, build_processor
+    from shapca_training.data import (
         check_model_covers,
         data_summary,
         load_run_data,
@@ -155,11 +158,9 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         parse_label_map,
         prepare_split,
     )
-    from metrics_mie import compute_metrics, decoded_structures, prediction_records, select_none_weight
-    from processing import ShapCADataCollator
-    from processing.corpora import examples_without_image
-    from records_mie import read_results, run_environment, write_jsonl
-    from trainer_mie import MIETrainer
+    from shapca_training.records import read_results, run_environment, write_jsonl
+    from shapca_training.scoring import compute_metrics, decoded_structures, prediction_records, select_none_weight
+    from shapca_training.trainer import MIETrainer
 
     output_dir = Path(training_args.output_dir)
     finished = read_results(output_dir / "all_results.json")
@@ -187,7 +188,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         data = load_run_data(data_args, model_args, checkpoint_labels)
         task, corpus = data.task, data.splits
         check_splits(corpus, training_args)
-        if training_args.select_mre_none_weight and (task != "mre" or not training_args.do_eval):
+        if training_args.select_mre_none_weight and (not TASKS[task].given_pair or not training_args.do_eval):
             raise UsageError(
                 f"--select_mre_none_weight chooses how a given pair (MNRE) is decided, on dev: it needs data of "
                 f"the mre task and --do_eval true (got {data.name}, {task}, and do_eval {training_args.do_eval})."
@@ -219,12 +220,13 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             "The model reads images (use_image true) but no training example has one: give --image_dir, "
             "or train text-only with --use_image false."
         )
-    relation_names = data.labels.relation_types if task == "mre" else ()
+    given_pair = TASKS[task].given_pair  # MNRE: an example is a pair, its relation the label
+    relation_names = data.labels.relation_types if given_pair else ()
     train_split = prepared.get("train")
     trainer = MIETrainer(
         model=model,
         args=training_args,
-        train_dataset=one_row_per_sentence(train_split) if task == "mre" and train_split else train_split,
+        train_dataset=one_row_per_sentence(train_split) if given_pair and train_split else train_split,
         eval_dataset=prepared.get("validation"),
         data_collator=ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image),
         processing_class=processor,
@@ -236,7 +238,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         else [],
         run_record=(task, data_summary(data, data_args, model_args, prepared, processor)),
         # Predictions are padded to the longest example evaluated (long texts are read in windows).
-        max_words=max(
+        prediction_width=max(
             (len(words) for split in ("validation", "test") if split in prepared for words in prepared[split]["words"]),
             default=1,
         ),
@@ -292,7 +294,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parse_arguments(argv)
-    from records_mie import OutputDirLock
+    from shapca_training.records import OutputDirLock
 
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -312,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run(model_args, data_args, training_args) -> dict:
     """Predict, or train and evaluate once or once per seed (``--seeds``)."""
-    from records_mie import run_environment, summarise_seeds, write_text_atomic
+    from shapca_training.records import run_environment, summarise_seeds, write_text_atomic
 
     if data_args.predict_file:
         return {"predictions": str(predict_new_examples(model_args, data_args, training_args))}
@@ -332,8 +334,20 @@ def run(model_args, data_args, training_args) -> dict:
     return summary
 
 
+def stop(signum, frame):
+    """SIGTERM (a scheduler, `kill`, or the launcher of a multi-process run passing on its own)
+    unwinds the run as Ctrl-C does: the output folder's lock is released on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, stop)
     try:
         main()
     except UsageError as error:
         sys.exit(f"run_mie.py: error: {error}")
+    except KeyboardInterrupt:
+        logger.error(
+            "Stopped. Run the same command with --resume_from_checkpoint true to go on from the last checkpoint."
+        )
+        sys.exit(130)

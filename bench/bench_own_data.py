@@ -5,7 +5,7 @@
 
 Writes (once) a synthetic NER file of ``--posts`` posts of ``--words`` words with a context each,
 then, in this process, reads it as `run_mie.py --train_file` does (`processing.corpora.load_files`:
-checked rows, labels, the datasets cache) and prepares it for the Trainer (`data_mie.prepare_split`:
+checked rows, labels, the datasets cache) and prepares it for the Trainer (`shapca_training.data.prepare_split`:
 POS tags, label ids, token lengths with the all-MiniLM-L6-v2 tokenizer). Prints the seconds of each
 phase and the peak resident memory of the process. Run it twice: the second run finds both caches.
 """
@@ -22,10 +22,10 @@ from types import SimpleNamespace
 
 from transformers import AutoTokenizer
 
-from build_mie import image_processor_for
-from data_mie import model_label_names, prepare_split
 from processing import ShapCAProcessor
 from processing.corpora import load_files
+from shapca_training.build import image_processor_for
+from shapca_training.data import model_label_names, prepare_split
 
 TYPES = ("PER", "LOC", "ORG", "PRODUCT")
 

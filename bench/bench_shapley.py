@@ -4,7 +4,7 @@
     python bench/bench_shapley.py --skip-step  # only the Shapley timings
 
 Part 1: `cyclic_shapley` on k games of k players against the loop of Algorithm 1 in
-`bench/shapley_reference.py` (same permutation, same values), k in 8, 28, 64, 256.
+`cyclic_shapley_loop` below (same permutation, same values), k in 8, 28, 64, 256.
 Part 2: one forward+backward step of the paper configuration (bert-base shape + ResNet-152,
 random weights) at batch 28 on CPU, and the time of the two alignment losses (forward and
 backward on the sentence vectors of that batch) as a share of it.
@@ -13,17 +13,37 @@ backward on the sentence vectors of that batch) as a share of it.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapley_reference import cyclic_shapley_loop
-
 from modeling_shapca import ShapCAConfig, ShapCAForTokenClassification
-from modeling_shapca.shapley import cyclic_shapley, shapley_contrastive_loss
+from modeling_shapca.shapley import cyclic_shapley, cyclic_strides, shapley_contrastive_loss
+
+
+# Algorithm 1 of the paper as a plain loop (one game, one pass, one player at a time): the
+# reference the batched `cyclic_shapley` is timed against, and must agree with.
+def coalition_utility(similarities: torch.Tensor, tau: float) -> torch.Tensor:
+    """u(A) = sum_i softmax(s / tau)_i * s_i over the coalition's similarities (0 if empty)."""
+    if similarities.numel() == 0:
+        return similarities.new_zeros(())
+    return torch.softmax(similarities / tau, dim=0) @ similarities
+
+
+def cyclic_shapley_loop(sim: torch.Tensor, tau: float, permutation: torch.Tensor) -> torch.Tensor:
+    """The same estimate as `cyclic_shapley` for a given permutation, by explicit loops."""
+    num_games, k = sim.shape
+    phi = torch.zeros_like(sim)
+    offsets = cyclic_strides(k)
+    for game in range(num_games):
+        for offset in offsets:
+            order = torch.roll(permutation, -offset)
+            previous = sim.new_zeros(())
+            for step in range(k):
+                current = coalition_utility(sim[game, order[: step + 1]], tau)
+                phi[game, order[step]] += current - previous
+                previous = current
+    return phi / len(offsets)
 
 
 def synchronize() -> None:

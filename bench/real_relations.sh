@@ -44,7 +44,7 @@ for name in $RUNS; do
         "${TASK_FLAGS[@]}" \
         --output_dir "$OUT/shapca-seed$SEED" --save_total_limit 1 --report_to none --disable_tqdm true "$@" ;;
     stock)
-      python bench/stock_relations.py --task "$TASK" --encoder "$ENCODER" --data "$DATA" \
+      python bench/stock_relations.py --corpus "$TASK" --encoder "$ENCODER" --data "$DATA" \
         --output_dir "$OUT/stock-seed$SEED" --epochs "$EPOCHS" --batch_size 16 --seed "$SEED" ;;
     *) echo "unknown run $name (shapca, stock)" >&2; exit 2 ;;
   esac

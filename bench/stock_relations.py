@@ -2,14 +2,14 @@
 `transformers` user would write. Text + LLaVA-NeXT context as the second segment, the `Trainer`
 scoring dev after each epoch, the best dev epoch tested; each stage trains in its own subfolder.
 
-* ``--task mnre``: the given (head, tail) pair marked in the text with [E1] [/E1] and [E2] [/E2]
+* ``--corpus mnre``: the given (head, tail) pair marked in the text with [E1] [/E1] and [E2] [/E2]
   (matching-the-blanks markers), `AutoModelForSequenceClassification` over the 23 MNRE labels.
-* ``--task jmere``: a pipeline. `AutoModelForTokenClassification` tags entities (BIO on the first
+* ``--corpus jmere``: a pipeline. `AutoModelForTokenClassification` tags entities (BIO on the first
   sub-token of each word; an entity overlapping an earlier one cannot be tagged and is left out),
   then the same marker classifier, trained on every ordered pair of gold entities ("None" where
   the pair holds no relation), labels every ordered pair of predicted entities.
 
-    python bench/stock_relations.py --task mnre --encoder PATH --data ../shared/data --output_dir runs/stock_mnre
+    python bench/stock_relations.py --corpus mnre --encoder PATH --data ../shared/data --output_dir runs/stock_mnre
 
 Writes ``all_results.json`` (``test_f1``, ``eval_f1``, ``train_runtime``, the dev curves...) in output_dir.
 """
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 from datasets import Dataset
-from stock_ner import encode_tagged, stock_training_arguments  # beside this script
 from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
@@ -34,10 +33,11 @@ from transformers import (
     set_seed,
 )
 
+from modeling_shapca.heads import IGNORE_INDEX
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS, load_corpus
 from processing.decoding import bio_entities
-from processing.wordpair import IGNORE
 from shapca_metrics import load_metric
+from shapca_training.experiments.stock import encode_tagged, stock_training_arguments
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 PAIR_LABELS = ("None", *JMERE_RELATIONS)
@@ -150,7 +150,7 @@ def entity_tagger(args, train: Dataset, dev: Dataset, folder: Path):
     metric = load_metric("mner")
 
     def compute_metrics(prediction):
-        first = prediction.label_ids != IGNORE
+        first = prediction.label_ids != IGNORE_INDEX
         predicted = prediction.predictions.argmax(-1)
         gold = [names[labels[mask]].tolist() for labels, mask in zip(prediction.label_ids, first)]
         pred = [names[tags[mask]].tolist() for tags, mask in zip(predicted, first)]
@@ -181,7 +181,7 @@ def extract(tagger: Trainer, tag_encode, classifier: Trainer, pair_encode, part:
     names = np.array(NER_LABELS)
     entities = []
     for tags, labels, words in zip(prediction.predictions.argmax(-1), prediction.label_ids, part["words"]):
-        kept = names[tags[labels != IGNORE]].tolist()  # words whose first sub-token was cut off are "O"
+        kept = names[tags[labels != IGNORE_INDEX]].tolist()  # words whose first sub-token was cut off are "O"
         entities.append(bio_entities(kept + ["O"] * (len(words) - len(kept))))
     rows = ordered_pairs(part["words"], part["context"], entities, repeat([]))
     found = iter([])
@@ -226,7 +226,7 @@ def run_jmere(args, corpus) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=("mnre", "jmere"), required=True)
+    parser.add_argument("--corpus", choices=("mnre", "jmere"), required=True)
     parser.add_argument("--encoder", required=True, help="path of a BERT-family model")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--output_dir", type=Path, required=True)
@@ -240,12 +240,12 @@ def main() -> None:
     set_seed(args.seed)
 
     contexts = [args.data / "contexts" / "mnre.llava-next.jsonl"]
-    corpus = load_corpus(args.task, args.data / args.task, context_files=contexts)
+    corpus = load_corpus(args.corpus, args.data / args.corpus, context_files=contexts)
     limits = {"train": args.max_train_samples, "validation": args.max_eval_samples, "test": args.max_eval_samples}
     for split, limit in limits.items():
         if limit is not None:
             corpus[split] = corpus[split].select(range(min(limit, len(corpus[split]))))
-    results = run_mnre(args, corpus) if args.task == "mnre" else run_jmere(args, corpus)
+    results = run_mnre(args, corpus) if args.corpus == "mnre" else run_jmere(args, corpus)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "all_results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 

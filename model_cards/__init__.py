@@ -5,7 +5,7 @@
 
 The card says what the run really had: the model's settings come from the model's own config,
 the corpus, its splits and the contexts from the data the run read (``data``, see
-`data_mie.data_summary`), the training settings only when the run trained. The YAML header,
+`shapca_training.data.data_summary`), the training settings only when the run trained. The YAML header,
 ``model-index`` included, comes from `huggingface_hub.ModelCardData`; the body is the Jinja
 template ``shapca.md`` next to this file.
 """
@@ -26,7 +26,7 @@ TEMPLATE = Path(__file__).resolve().parent / "shapca.md"
 SPEED_KEYS = ("_runtime", "_samples_per_second", "_steps_per_second", "total_flos")
 # The example each kind of checkpoint is shown with.
 EXAMPLES = {
-    "ner": (["so", "proud", "of", "Jordan"], "a portrait of a man"),
+    "crf": (["so", "proud", "of", "Jordan"], "a portrait of a man"),
     "word_pair": (["Eden", "met", "Hudson", "at", "the", "beach"], "two people holding hands at a wedding"),
 }
 # The config fields every `PreTrainedConfig` has, and the sub-models' own: not Shap-CA settings.
@@ -117,7 +117,7 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         task: ``"ner"``, ``"mre"`` or ``"mjere"``.
         results: the run's results (``eval_*``, ``test_*``, ``*_runtime``..., ``environment``); the
             test scores of the task (`TaskSpec.scores`) also go to the model-index and to the top of the card.
-        data: what the run read (`data_mie.data_summary`): ``corpus`` (the data's name: a corpus,
+        data: what the run read (`shapca_training.data.data_summary`): ``corpus`` (the data's name: a corpus,
             a dataset, the training file), ``source``, ``licence``, ``data_dir``, ``examples``
             and ``with_context`` per split, ``context_source``, ``max_length``, ``pos_tagger`` and
             ``checkpoint`` (the trained checkpoint the run started from or scored, if any).
@@ -132,13 +132,11 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
     )
     name = training_args.hub_model_id or Path(training_args.output_dir).name
     scores, speed = split_results(results)
-    head = "CRF" if config.task == "ner" else "word-pair contrastive" if config.wordpair_contrastive else "word-pair"
+    head = config.head_title + (" with the contrastive loss" if getattr(config, "wordpair_contrastive", False) else "")
     card_data = ModelCardData(
         model_name=name,
         library_name="transformers",
-        # The NER pipeline answers in the token-classification format; the relation pipeline's
-        # entities-and-relations answer has no Hub task, so that card names none.
-        pipeline_tag="token-classification" if task == "ner" else None,
+        pipeline_tag=TASKS[task].hub_pipeline_tag,
         tags=["shapca", "multimodal", "information-extraction", TASKS[task].title.replace(" ", "-")],
         # A Hub card's datasets are names, not local files.
         datasets=None if data["corpus"].endswith((".jsonl", ".json")) else [data["corpus"]],
@@ -171,6 +169,6 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
         speed=speed,
         environment=results.get("environment"),
         training=training_settings(training_args, data, results) if trained else None,
-        example=EXAMPLES[config.task],
+        example=EXAMPLES[config.head],
         pipeline_task=TASKS[task].pipeline,
     )

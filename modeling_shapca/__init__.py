@@ -13,12 +13,17 @@ library imported and without it (`trust_remote_code=True`):
 | word pairs (MRE, MJERE) | `shapca_word_pair` | `ShapCAWordPairConfig` | `ShapCAWordPairModel` | `ShapCAForWordPairTagging` |
 """
 
+# Before transformers: a torchvision of another build than torch's fails inside it, unnamed.
+from .torch_builds import check_torchvision
+
+check_torchvision()
+
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
 from .configuration_shapca import ShapCAConfig, ShapCAWordPairConfig
 from .modeling_shapca import (
-    BASE_MODEL_FOR_TASK,
-    MODEL_FOR_TASK,
+    BASE_MODEL_FOR_HEAD,
+    MODEL_FOR_HEAD,
     ShapCAForTokenClassification,
     ShapCAForWordPairTagging,
     ShapCAInputs,
@@ -30,8 +35,8 @@ from .modeling_shapca import (
     ShapCAWordPairModel,
 )
 
-for task, task_model in MODEL_FOR_TASK.items():
-    config_class, base_model = task_model.config_class, BASE_MODEL_FOR_TASK[task]
+for head, task_model in MODEL_FOR_HEAD.items():
+    config_class, base_model = task_model.config_class, BASE_MODEL_FOR_HEAD[head]
     AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     AutoModel.register(config_class, base_model, exist_ok=True)
     AutoModelForTokenClassification.register(config_class, task_model, exist_ok=True)
@@ -40,8 +45,8 @@ for task, task_model in MODEL_FOR_TASK.items():
     task_model.register_for_auto_class("AutoModelForTokenClassification")
 
 __all__ = [
-    "BASE_MODEL_FOR_TASK",
-    "MODEL_FOR_TASK",
+    "BASE_MODEL_FOR_HEAD",
+    "MODEL_FOR_HEAD",
     "ShapCAConfig",
     "ShapCAForTokenClassification",
     "ShapCAForWordPairTagging",

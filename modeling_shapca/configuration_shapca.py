@@ -13,7 +13,8 @@ from transformers.configuration_utils import SubConfigSpec
 @strict
 class ShapCAConfig(PreTrainedConfig):
     r"""
-    Configuration of [`ShapCAModel`], [`ShapCAForTokenClassification`] and [`ShapCAForWordPairTagging`].
+    Configuration of [`ShapCAModel`] and [`ShapCAForTokenClassification`] (the CRF head); its
+    subclass [`ShapCAWordPairConfig`], with the same fields, configures the word-pair models.
 
     Defaults give the paper's model: a `bert-base-uncased`-shaped text encoder, a ResNet-152 image
     encoder, Shapley contrastive alignment through the bridging context (alpha 0.2, beta 0.4) and
@@ -77,8 +78,10 @@ class ShapCAConfig(PreTrainedConfig):
     """
 
     model_type = "shapca"
-    # The head of the task model: a CRF over BIO tags. `ShapCAWordPairConfig` says "word_pair".
-    task: ClassVar[str] = "ner"
+    # The head of the task model, and its name in messages: a CRF over BIO tags here, the word-pair
+    # grid in `ShapCAWordPairConfig`. (Not saved: the model type says it.)
+    head: ClassVar[str] = "crf"
+    head_title: ClassVar[str] = "CRF tagger (named entities)"
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert"),
         "vision_config": SubConfigSpec(
@@ -131,6 +134,24 @@ class ShapCAConfig(PreTrainedConfig):
         "head_hidden_size",
     )  # fmt: skip
 
+    # Upper bounds of sizes, far above any real model (the largest encoders have ~100 layers and
+    # 16k-wide states): a config beyond them (a typo, a damaged file) would hang or exhaust memory
+    # while the model is built, so it is refused when read, by name.
+    SIZE_LIMITS: ClassVar[dict[str, int]] = {
+        "num_hidden_layers": 1024,
+        "hidden_size": 65536,
+        "intermediate_size": 262144,
+        "num_attention_heads": 1024,
+        "vocab_size": 4_000_000,
+        "max_position_embeddings": 1_048_576,
+        "fusion_hidden_size": 65536,
+        "fusion_num_heads": 1024,
+        "num_pos_tags": 1024,
+        "feature_embedding_size": 65536,
+        "max_words": 1_048_576,
+        "head_hidden_size": 65536,
+    }
+
     @classmethod
     def check_numbers(cls, settings: dict) -> None:
         """Reject a float setting of ``settings`` that is not a finite number within its bounds
@@ -167,11 +188,37 @@ class ShapCAConfig(PreTrainedConfig):
                 raise ValueError(
                     f"{name} must be a positive integer, got {value!r} (in a checkpoint: its config.json)."
                 )
+        text = self.text_config.to_dict() if self.text_config is not None else {}
+        sizes = {**{f"text_config.{name}": text.get(name) for name in self.SIZE_LIMITS}, **{
+            name: getattr(self, name) for name in self.POSITIVE_SIZES}}  # fmt: skip
+        for name, value in sizes.items():
+            limit = self.SIZE_LIMITS[name.removeprefix("text_config.")]
+            if isinstance(value, int) and value > limit:
+                raise ValueError(
+                    f"{name} is {value}, above the {limit} any real model needs: the config (in a checkpoint: its "
+                    "config.json) is wrong. Fix the value."
+                )
+        if self.use_image and getattr(self.vision_config, "model_type", None) == "timm_wrapper":
+            check_vision_architecture(self.vision_config.architecture)
         if self.fusion_hidden_size % self.fusion_num_heads:
             raise ValueError(
                 f"fusion_hidden_size ({self.fusion_hidden_size}) must be divisible by fusion_num_heads "
                 f"({self.fusion_num_heads}); change one of them."
             )
+
+
+def check_vision_architecture(architecture: str) -> None:
+    """A timm backbone's architecture must be one this timm knows: say so, and how to list them,
+    instead of timm's own error deep in the model's construction."""
+    import timm
+
+    if not timm.is_model(architecture):
+        family = architecture.rstrip("0123456789_").split("_")[0] or "resnet"
+        raise ValueError(
+            f"Unknown vision architecture {architecture!r}: timm {timm.__version__} has no such model. List the "
+            f"known ones with: python -c \"import timm; print(timm.list_models('{family}*'))\"; or give a folder "
+            "or Hub id of an image checkpoint."
+        )
 
 
 @strict
@@ -198,7 +245,8 @@ class ShapCAWordPairConfig(ShapCAConfig):
     """
 
     model_type = "shapca_word_pair"
-    task: ClassVar[str] = "word_pair"
+    head: ClassVar[str] = "word_pair"
+    head_title: ClassVar[str] = "word-pair tagger (entities and relations)"
 
     mre_none_weight: float = 1.0
 

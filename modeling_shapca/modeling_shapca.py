@@ -140,7 +140,7 @@ class ShapCAPreTrainedModel(PreTrainedModel):
         from a task checkpoint too.
         """
         if self._auto_class is not None:
-            base_model = BASE_MODEL_FOR_TASK[self.config.task]
+            base_model = BASE_MODEL_FOR_HEAD[self.config.head]
             auto_map = dict(getattr(self.config, "auto_map", None) or {})
             auto_map.setdefault("AutoModel", f"{base_model.__module__.rsplit('.', 1)[-1]}.{base_model.__name__}")
             self.config.auto_map = auto_map
@@ -200,7 +200,7 @@ class ShapCAPreTrainedModel(PreTrainedModel):
         # Building the composite config resets the attention choice of its sub-configs, which the
         # loaded encoder shares; give it back the implementation it was loaded with (e.g. SDPA).
         config.text_config._attn_implementation_internal = attention
-        base_model = BASE_MODEL_FOR_TASK[config.task](config, text_model=text_model, vision_model=vision_model)
+        base_model = BASE_MODEL_FOR_HEAD[config.head](config, text_model=text_model, vision_model=vision_model)
         return base_model if isinstance(base_model, cls) else cls(config, shapca=base_model)
 
 
@@ -451,16 +451,16 @@ class ShapCATaggingModel(ShapCAPreTrainedModel):
     """
 
     def __init__(self, config: ShapCAConfig, shapca: ShapCAModel | None = None):
-        if config.task != self.config_class.task:
-            other = MODEL_FOR_TASK[config.task].__name__ if config.task in MODEL_FOR_TASK else "its own class"
+        if config.head != self.config_class.head:
+            other = MODEL_FOR_HEAD[config.head].__name__ if config.head in MODEL_FOR_HEAD else "its own class"
             raise ValueError(
-                f"This is a {type(config).__name__} (task {config.task!r}), not a {self.config_class.__name__}: "
+                f"This is a {type(config).__name__} (head {config.head!r}), not a {self.config_class.__name__}: "
                 f"load the checkpoint with {other} or AutoModelForTokenClassification."
             )
         super().__init__(config)
         if config.id2label is None:
             raise ValueError(f"{type(self).__name__} needs config.id2label: the label of every output id.")
-        self.shapca = shapca if shapca is not None else BASE_MODEL_FOR_TASK[config.task](config)
+        self.shapca = shapca if shapca is not None else BASE_MODEL_FOR_HEAD[config.head](config)
 
     def score(self, encoded: ShapCAModelOutput) -> torch.Tensor:
         raise NotImplementedError
@@ -558,6 +558,6 @@ class ShapCAForWordPairTagging(ShapCATaggingModel):
         return self.head(encoded.word_features, encoded.pos_features, encoded.position_features)
 
 
-# The base and task model of each `config.task`.
-BASE_MODEL_FOR_TASK = {"ner": ShapCAModel, "word_pair": ShapCAWordPairModel}
-MODEL_FOR_TASK = {"ner": ShapCAForTokenClassification, "word_pair": ShapCAForWordPairTagging}
+# The base and task model of each `config.head`.
+BASE_MODEL_FOR_HEAD = {"crf": ShapCAModel, "word_pair": ShapCAWordPairModel}
+MODEL_FOR_HEAD = {"crf": ShapCAForTokenClassification, "word_pair": ShapCAForWordPairTagging}

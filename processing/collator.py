@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .decoding import IGNORE
 from .images import ImageReadError, check_missing_image_policy, load_image
+from .wordpair import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class ShapCADataCollator:
                 [[r["head"]["start"], r["head"]["end"], r["tail"]["start"], r["tail"]["end"]] for r in rows]
             )
         for key in rows[0]:
-            if key.startswith("gold_"):  # gold structures for the metrics (see data_mie.prepare_split)
+            if key.startswith("gold_"):  # gold structures for the metrics (see shapca_training.data.prepare_split)
                 batch[key] = pad_structures([row[key] for row in rows], row_size=None if key == "gold_tags" else 3)
         return batch
 
@@ -87,7 +87,7 @@ def pad_structures(values: list, row_size: int | None = 3) -> torch.Tensor:
     if not isinstance(values[0], (list, tuple)):
         return torch.tensor(values, dtype=torch.long)
     width = max(1, max(len(rows) for rows in values))
-    out = torch.full((len(values), width, *([row_size] if row_size else [])), IGNORE, dtype=torch.long)
+    out = torch.full((len(values), width, *([row_size] if row_size else [])), IGNORE_INDEX, dtype=torch.long)
     for index, rows in enumerate(values):
         if rows:
             out[index, : len(rows)] = torch.tensor(rows, dtype=torch.long)

@@ -1,4 +1,7 @@
-"""The one decoder: model outputs -> entities and relations.
+"""From model outputs to entities and relations, for every reader of predictions.
+
+The heads' own ``decode`` methods give label ids (Viterbi tags, argmax grids); this module turns
+logits into ids with their probabilities, and ids into structures.
 
 Decoding has two stages so that the `Trainer` can gather tensors between them:
 
@@ -20,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .wordpair import IGNORE, cross_cells, decode_grid, mre_relation_from_sums
+from .wordpair import IGNORE_INDEX, cross_cells, decode_grid, mre_relation_from_sums
 
 
 def bio_entities(tags: Sequence[str]) -> list[dict]:
@@ -92,16 +95,18 @@ def _mean_score(scores: np.ndarray | None, rows, columns) -> float | None:
 def structures_from_predictions(
     predictions: Mapping[str, np.ndarray],
     id2label: Mapping[int, str],
-    task: str,
+    head: str,
     num_words: Sequence[int] | None = None,
     none_weight: float = 1.0,
 ) -> list[dict]:
     """Stage 2: the structures of each example from the arrays of `predictions_from_logits`.
 
     Args:
-        predictions: ``ids`` (and optionally ``scores``), or ``relation_mass``, as NumPy arrays or tensors.
+        predictions: ``ids`` (and optionally ``scores``), or ``relation_mass`` (per-label sums, then a
+            last column that is 1 when the head precedes the tail: see `relation_mass`), as NumPy
+            arrays or tensors.
         id2label: the model's ``config.id2label``.
-        task: ``"ner"`` or ``"word_pair"`` (``config.task``).
+        head: the model's ``config.head``: ``"crf"`` (BIO tags) or ``"word_pair"`` (grids).
         num_words: the number of words of each example read by the model (the rest is padding); by
             default the positions whose ``ids`` (the grid's diagonal) are not -100.
 
@@ -127,7 +132,7 @@ def structures_from_predictions(
     results = []
     for row, size in enumerate(num_words):
         row_scores = None if scores is None else scores[row]
-        if task == "ner":
+        if head == "crf":
             tags = [id2label[int(i)] if i >= 0 else "O" for i in ids[row, :size]]
             entities = bio_entities(tags)
             for entity in entities:
@@ -165,13 +170,13 @@ def decode(
     predictions = predictions_from_logits(model, logits, word_mask, spans)
     if spans is not None:
         weight = getattr(model.config, "mre_none_weight", 1.0)
-        return structures_from_predictions(predictions, model.config.id2label, "word_pair", [], weight)
+        return structures_from_predictions(predictions, model.config.id2label, "word_pair", none_weight=weight)
     if windows is not None:
         return structures_from_predictions(
-            join_windows(predictions, *windows), model.config.id2label, model.config.task
+            join_windows(predictions, *windows), model.config.id2label, model.config.head
         )
     num_words = word_mask.sum(-1).tolist()
-    return structures_from_predictions(predictions, model.config.id2label, model.config.task, num_words)
+    return structures_from_predictions(predictions, model.config.id2label, model.config.head, num_words)
 
 
 def join_windows(
@@ -230,7 +235,7 @@ def join_windows(
     )  # (E, N...): the window each position is read from, len(ids) where none
     joined = {}
     for key, value in predictions.items():
-        fill = IGNORE if key == "ids" else 0
+        fill = IGNORE_INDEX if key == "ids" else 0
         placed = _place(value, word_offset, valid, width, fill)  # (R + 1, N...) with a last all-`fill` row
         joined[key] = placed[(owner, *_position_grid(placed.shape[1:], len(owner), ids.device))]
     return joined
@@ -260,7 +265,6 @@ def _place(value: torch.Tensor, word_offset: torch.Tensor, valid: torch.Tensor, 
 
 
 __all__ = [
-    "IGNORE",
     "bio_entities",
     "decode",
     "join_windows",

@@ -12,7 +12,10 @@ works without the library.
 
 Accepted inputs (anything else is a `TypeError` or `ValueError` that lists them):
 
-- a text (``str``): its whitespace-separated words are read, offsets refer to the text;
+- a text (``str``): its words are read, offsets refer to the text. Words are separated by white
+  space and by the invisible separators ``SEPARATORS`` (zero-width space U+200B, word joiner
+  U+2060, zero-width no-break space U+FEFF...); the zero-width joiners of emoji and scripts
+  (U+200C, U+200D) stay inside their words;
 - one example as a dict: ``{"text": str}`` or ``{"words": [str, ...]}``, with optional ``"image"``
   and ``"context"`` (the call's ``image=`` and ``context=`` apply to single inputs only);
 - a batch: a list of texts or of such dicts -> a list of results, in order.
@@ -24,7 +27,20 @@ An image is a path, a PIL image, a NumPy array or the bytes of an image file.
 The context comes from the input, else from a configured `ContextStore` (by the image's file
 name), else from a configured image-to-text generator, else the text is read without one.
 Texts longer than the encoder's window are read in overlapping windows (the processor's
-``stride``); no word is dropped. ``batch_size`` batches examples of similar length together.
+``stride``); no word is dropped. ``max_text_words`` (a pipeline or call argument, default no
+limit) refuses longer texts before any work.
+
+This is a `ChunkPipeline`, like transformers' token-classification pipeline: `preprocess` turns an
+example into its windows, the base class's iterator puts ``batch_size`` windows at a time through
+`_forward`, whichever examples they come from (so the model's memory does not grow with a text's
+length), and hands each example's windows to `postprocess`, which joins them. Two things stay here.
+Sorting: the base class streams inputs in the order given, so `__call__` (which also reads the
+input forms above) orders a batch's examples by the tokens of their rows before handing them over
+(less padding) and puts the results back in input order. Collating: ``word_index`` pads with -1,
+which the base class's collator cannot do (it pads other keys with 0, and needs a tokenizer that a
+processor-only pipeline lacks), so `get_iterator` passes `collate`, and gives the data loader a
+random generator of its own (a call leaves the caller's random stream alone). Images go through
+the base class: an example's pixels are computed once and shared by its windows.
 """
 
 from __future__ import annotations
@@ -33,30 +49,45 @@ import os
 import re
 from pathlib import Path
 
-from transformers import AutoModelForTokenClassification, Pipeline
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader
+from transformers import AutoModelForTokenClassification
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.pipelines.base import ChunkPipeline, no_collate_fn
+from transformers.pipelines.pt_utils import PipelineChunkIterator, PipelineIterator, PipelinePackIterator
 
 from .context_generation import ContextGenerator
 from .context_store import ContextStore
+from .decoding import join_windows, predictions_from_logits, structures_from_predictions
 from .images import load_image
 from .input_files import lone_surrogate
 from .tasks import TASK_OF_HEAD, TASKS
+from .wordpair import IGNORE_INDEX
 
-WORD = re.compile(r"\S+")
+# Invisible characters that separate words although Python's white space (``\s``) leaves them out:
+# zero-width space, word joiner, zero-width no-break space (BOM), Mongolian vowel separator and
+# invisible separator. The joiners U+200C / U+200D are not among them: they hold emoji sequences
+# and the letters of some scripts together inside one word.
+SEPARATORS = "\u180e\u200b\u2060\u2063\ufeff"
+WORD = re.compile(rf"[^\s{SEPARATORS}]+")
 # The task name under which a checkpoint carries this pipeline (`config.custom_pipelines`); not one
 # of the names the library registers, so that with the library imported those load without remote code.
 CHECKPOINT_TASK = "multimodal-information-extraction"
-# The pipeline task of each kind of checkpoint (its head, ``config.task``).
+# The pipeline task of each kind of checkpoint (its head, ``config.head``).
 PIPELINE_OF_HEAD = {head: TASKS[task].pipeline for head, task in TASK_OF_HEAD.items()}
 INPUT_FORMS = (
     "a text (str), a dict {'text': str} or {'words': [str, ...]} with optional 'image' and 'context', "
     "or a list of texts or of such dicts"
 )
+# What a window pads its word-level tensors with in a batch (every other tensor pads with 0).
+PADDING = {"word_index": -1}
+_UNSET = object()
 
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """A text -> its whitespace-separated words and their character offsets."""
+    """A text -> its words (separated by white space or `SEPARATORS`) and their character offsets."""
     matches = list(WORD.finditer(text))
     return [m.group() for m in matches], [m.span() for m in matches]
 
@@ -123,7 +154,7 @@ def examples_from_inputs(inputs, image=None, context=None) -> tuple[list[dict], 
     if isinstance(inputs, (list, tuple)):
         if not inputs:
             raise ValueError(f"The input list is empty; accepted inputs: {INPUT_FORMS}.")
-        if len(inputs) > 1 and all(isinstance(item, str) and len(item.split()) == 1 for item in inputs):
+        if len(inputs) > 1 and all(isinstance(item, str) and len(WORD.findall(item)) == 1 for item in inputs):
             raise ValueError(
                 f"{list(inputs)[:6]} is ambiguous: one text split into words, or a batch of one-word texts? "
                 "Pass {'words': [...]} for a pre-split text, or a list of {'text': ...} dicts for a batch."
@@ -134,13 +165,45 @@ def examples_from_inputs(inputs, image=None, context=None) -> tuple[list[dict], 
     raise TypeError(f"Cannot read an input of type {type(inputs).__name__}; accepted inputs: {INPUT_FORMS}.")
 
 
-class MultimodalExtractionPipeline(Pipeline):
+def _check_limit(max_text_words):
+    """``max_text_words`` as given, once checked: None or a positive number of words."""
+    if max_text_words is not None and (
+        isinstance(max_text_words, bool) or not isinstance(max_text_words, int) or max_text_words < 1
+    ):
+        raise ValueError(f"max_text_words must be a positive number of words or None, got {max_text_words!r}.")
+    return max_text_words
+
+
+def _check_length(example: dict, max_text_words: int | None) -> None:
+    if max_text_words is not None and len(example["words"]) > max_text_words:
+        raise ValueError(
+            f"The text has {len(example['words'])} words, more than this pipeline's max_text_words={max_text_words}. "
+            "Raise the limit (pipeline(..., max_text_words=N) or nlp(text, max_text_words=N); None for no limit) "
+            "or split the text."
+        )
+
+
+class _Carried:
+    """An example riding along its windows through the model step untouched (the base class copies
+    the dicts, lists and tuples it finds there, moving their tensors to the model's device)."""
+
+    __slots__ = ("example",)
+
+    def __init__(self, example: dict):
+        self.example = example
+
+
+class MultimodalExtractionPipeline(ChunkPipeline):
     """Multimodal NER (CRF checkpoints) and entity-relation extraction (word-pair checkpoints).
 
     Args (besides the `Pipeline` ones):
         context_store: a `ContextStore` or context JSONL path(s), looked up by the image file name.
         context_generator: a callable ``(list of PIL images) -> list of texts``, or the name of an
             image-text-to-text model (see `processing.context_generation.ContextGenerator`).
+        max_text_words: the most words a text may have, also a call argument (default None: no
+            limit; a long text is read ``batch_size`` windows at a time, in flat memory).
+        batch_size: how many model rows (windows; one per text that fits the encoder) go through
+            the model at once, also a call argument.
 
     Returns:
         For a CRF checkpoint, the entities ``[{"entity_group", "word", "start", "end", "score"}]``
@@ -155,10 +218,12 @@ class MultimodalExtractionPipeline(Pipeline):
 
     def __init__(self, *args, context_store=None, context_generator=None, **kwargs):
         super().__init__(*args, **kwargs)
-        wanted = PIPELINE_OF_HEAD[self.model.config.task]
+        wanted = PIPELINE_OF_HEAD[self.model.config.head]
         if self.task in PIPELINE_OF_HEAD.values() and self.task != wanted:
-            kind = "a CRF tagger (NER)" if self.model.config.task == "ner" else "a word-pair (relation)"
-            raise ValueError(f"This is {kind} checkpoint: load it with pipeline({wanted!r}, ...), not {self.task!r}.")
+            raise ValueError(
+                f"This is a {self.model.config.head_title} checkpoint: load it with pipeline({wanted!r}, ...), "
+                f"not {self.task!r}."
+            )
         if context_store is not None and not isinstance(context_store, ContextStore):
             paths = [context_store] if isinstance(context_store, (str, os.PathLike)) else context_store
             context_store = ContextStore(paths, missing_context="empty")
@@ -167,22 +232,41 @@ class MultimodalExtractionPipeline(Pipeline):
             context_generator = ContextGenerator(context_generator, device=self.device)
         self.context_generator = context_generator
 
-    def _sanitize_parameters(self, **kwargs):
-        return {}, {}, {}
+    def _sanitize_parameters(self, max_text_words=_UNSET):
+        preprocess_params = {} if max_text_words is _UNSET else {"max_text_words": _check_limit(max_text_words)}
+        return preprocess_params, {}, {}
 
-    def __call__(self, inputs, image=None, context=None, batch_size: int | None = None):
+    def __call__(self, inputs, image=None, context=None, batch_size: int | None = None, **kwargs):
         """Read one input or a batch (see the module's docstring for the accepted forms)."""
         examples, is_batch = examples_from_inputs(inputs, image, context)
+        limit = {**self._preprocess_params, **self._sanitize_parameters(**kwargs)[0]}.get("max_text_words")
+        for example in examples:  # before any work
+            _check_length(example, limit)
         batch_size = max(1, batch_size or self._batch_size or 1)
-        # Examples of similar length share a batch (less padding); results come back in input order.
-        order = sorted(range(len(examples)), key=lambda index: len(examples[index]["words"]))
+        # Rows of similar length share a batch (less padding); results come back in input order.
+        lengths = self.row_lengths(examples) if batch_size > 1 and len(examples) > 1 else [0] * len(examples)
+        order = sorted(range(len(examples)), key=lengths.__getitem__)
+        outputs = super().__call__([examples[index] for index in order], batch_size=batch_size, **kwargs)
         results = [None] * len(examples)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            outputs = self.run_single([examples[index] for index in chunk], {}, {}, {})
-            for index, result in zip(chunk, outputs):
-                results[index] = result
+        for index, result in zip(order, outputs):
+            results[index] = result
         return results if is_batch else results[0]
+
+    def get_iterator(
+        self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params
+    ):
+        """`ChunkPipeline.get_iterator` with this pipeline's collator, and a data loader that draws its
+        seed from a generator of its own, not from the caller's random stream."""
+        windows = PipelineChunkIterator(inputs, self.preprocess, preprocess_params)
+        loader = DataLoader(
+            windows,
+            batch_size=batch_size,
+            num_workers=min(num_workers, 1),  # windows come from a generator: one worker at most
+            collate_fn=no_collate_fn if batch_size == 1 else self.collate,
+            generator=torch.Generator(),
+        )
+        model_iterator = PipelinePackIterator(loader, self.forward, forward_params, loader_batch_size=batch_size)
+        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -196,29 +280,76 @@ class MultimodalExtractionPipeline(Pipeline):
             return self.context_generator([image])[0], "generator"
         return None, "none"
 
-    def preprocess(self, examples: list[dict]):
+    def row_lengths(self, examples: list[dict]) -> list[int]:
+        """About how many tokens the model row of each example holds (the first, for a long text):
+        its words and the context known before reading it (given, or in the store), up to the
+        processor's ``max_length``. One tokenizer call for them all."""
+        contexts = []
         for example in examples:
             source = example["image"]
-            example["picture"] = None if source is None else load_image(source)
             image_id = Path(source).name if isinstance(source, (str, os.PathLike)) else None
-            example["context"], example["context_source"] = self.resolve_context(
-                example["context"], example["picture"], image_id
-            )
-        inputs = self.processor(
-            [example["words"] for example in examples],
-            context=[example["context"] for example in examples],
-            images=[example["picture"] for example in examples] if self.model.config.use_image else None,
-            return_overflowing_tokens=True,
-        )
-        return {"inputs": inputs, "examples": examples}
+            context, _ = self.resolve_context(example["context"], None, image_id)  # no image: no generator
+            contexts.append((context or "").split())
+        words = [example["words"] for example in examples]
+        encoded = self.processor.tokenizer(words + contexts, is_split_into_words=True, add_special_tokens=False)
+        tokens = [len(ids) for ids in encoded["input_ids"]]
+        most = self.processor.max_length
+        return [min(text + context, most) for text, context in zip(tokens, tokens[len(examples) :])]
+
+    def encode(self, example: dict):
+        """One example (see `examples_from_inputs`) -> the processor's output for it: one row per
+        window (``word_offset``: the index of each window's first word), and for a model that reads
+        images the example's ``pixel_values`` and ``image_mask`` once (one row, for every window).
+        Sets the example's ``context`` and ``context_source`` (see `resolve_context`)."""
+        source = example["image"]
+        picture = None if source is None else load_image(source)
+        image_id = Path(source).name if isinstance(source, (str, os.PathLike)) else None
+        example["context"], example["context_source"] = self.resolve_context(example["context"], picture, image_id)
+        inputs = self.processor([example["words"]], context=[example["context"]], return_overflowing_tokens=True)
+        if self.model.config.use_image:
+            # The processor would copy the pixels once per window; a long text shares one copy.
+            inputs["pixel_values"], inputs["image_mask"] = self.processor._pixel_values([picture])
+        return inputs
+
+    def preprocess(self, example: dict, max_text_words: int | None = None):
+        """One example -> its windows, one model row each (``is_last`` on the last)."""
+        _check_length(example, max_text_words)
+        inputs = self.encode(example)
+        carried, offsets = _Carried(example), inputs.pop("word_offset").tolist()
+        inputs.pop("overflow_to_sample_mapping")
+        shared = {key: inputs.pop(key) for key in ("pixel_values", "image_mask") if key in inputs}
+        for row, offset in enumerate(offsets):
+            window = {key: value[row : row + 1] for key, value in inputs.items()}
+            yield {**window, **shared, "word_offset": offset, "example": carried, "is_last": row == len(offsets) - 1}
+
+    def collate(self, windows: list[dict]) -> dict:
+        """Windows -> one batch: token and word rows padded as the processor pads them."""
+        batch = {}
+        for key, value in windows[0].items():
+            if not isinstance(value, torch.Tensor):
+                batch[key] = [window[key] for window in windows]
+            elif value.dim() == 2:  # (1, tokens) or (1, words)
+                rows = [window[key][0] for window in windows]
+                batch[key] = pad_sequence(rows, batch_first=True, padding_value=self._padding(key))
+            else:  # pixel_values, image_mask
+                batch[key] = torch.cat([window[key] for window in windows])
+        return batch
+
+    def _padding(self, key: str) -> int:
+        return self.processor.tokenizer.pad_token_id if key == "input_ids" else PADDING.get(key, 0)
 
     # -- model ----------------------------------------------------------------------------------
 
+    def get_inference_context(self):
+        return torch.inference_mode  # less work per tensor operation than the base class's no_grad
+
     def _forward(self, model_inputs):
-        inputs = model_inputs["inputs"]
-        # The windows' bookkeeping (overflow_to_sample_mapping, word_offset) is for the decoder.
-        outputs = self.model(**{key: inputs[key] for key in self.processor.model_input_names if key in inputs})
-        return {**model_inputs, "structures": self.processor.post_process(self.model, outputs, inputs)}
+        inputs = {key: model_inputs[key] for key in self.processor.model_input_names if key in model_inputs}
+        logits = self.model(**inputs).logits
+        # The tags (or grid labels) and their probabilities, for the whole batch at once.
+        predictions = predictions_from_logits(self.model, logits, inputs["word_index"] >= 0)
+        bookkeeping = ("word_offset", "example", "is_last")
+        return {**predictions, **{key: model_inputs[key] for key in bookkeeping}}
 
     # -- outputs --------------------------------------------------------------------------------
 
@@ -228,25 +359,70 @@ class MultimodalExtractionPipeline(Pipeline):
         return {"entity_group": entity["type"], "word": example["text"][begin:finish], "start": begin,
                 "end": finish, "score": entity["score"]}  # fmt: skip
 
-    def postprocess(self, model_outputs):
-        results = []
-        for example, found in zip(model_outputs["examples"], model_outputs["structures"]):
-            entities = [self._entity(example, entity) for entity in found["entities"]]
-            if "relations" not in found:
-                results.append(entities)
-                continue
-            relations = [
-                {"head": entities[r["head"]], "tail": entities[r["tail"]], "relation": r["type"], "score": r["score"]}
-                for r in found["relations"]
-            ]
-            results.append({"entities": entities, "relations": relations})
-        return results
+    def postprocess(self, windows: list[dict]):
+        """One example's windows (from any batches) -> its entities (and relations)."""
+        example = windows[0]["example"].example
+        predictions = {key: windows[0][key] for key in ("ids", "scores")}
+        if len(windows) > 1:  # the windows of a long text, joined: each word from where it has most context
+            rows = {key: [window[key][0] for window in windows] for key in predictions}
+            offsets = torch.tensor([window["word_offset"] for window in windows])
+            if rows["ids"][0].dim() == 1:
+                predictions = join_tag_windows(rows["ids"], rows["scores"], offsets)
+            else:  # grids: a text's grid has a cell per pair of its words whatever the join
+                rows = {key: _stack(value, key) for key, value in rows.items()}
+                predictions = join_windows(rows, torch.zeros_like(offsets), offsets)
+        config = self.model.config
+        (found,) = structures_from_predictions(predictions, config.id2label, config.head)
+        entities = [self._entity(example, entity) for entity in found["entities"]]
+        if "relations" not in found:
+            return entities
+        relations = [
+            {"head": entities[r["head"]], "tail": entities[r["tail"]], "relation": r["type"], "score": r["score"]}
+            for r in found["relations"]
+        ]
+        return {"entities": entities, "relations": relations}
 
     # -- checkpoints ------------------------------------------------------------------------------
 
     def save_pretrained(self, save_directory, **kwargs):
         """Save the model and the processor with this pipeline's code: a self-contained checkpoint."""
         save_checkpoint(self.model, self.processor, save_directory, **kwargs)
+
+
+def join_tag_windows(ids: list[torch.Tensor], scores: list[torch.Tensor], word_offset: torch.Tensor) -> dict:
+    """`processing.decoding.join_windows` for the tag rows ``(W,)`` of one text's windows (-100 after
+    each window's words), in memory linear in the words the windows read: `join_windows` places
+    every window in a row as long as the text (windows x words: gigabytes for a book).
+
+    Each word is taken from the window in which it is farthest from a window edge (ties: the
+    earlier window). Returns ``{"ids": (1, N), "scores": (1, N)}``, -100 and 0 on a word no window read.
+    """
+    counts = torch.stack([(row >= 0).sum() for row in ids])  # the words each window read
+    flat_ids = torch.cat([*(row[:count] for row, count in zip(ids, counts)), ids[0].new_tensor([IGNORE_INDEX])])
+    flat_scores = torch.cat([*(row[:count] for row, count in zip(scores, counts)), scores[0].new_zeros(1)])
+    read = len(flat_ids) - 1  # the last element: what a word no window read gets
+    window = torch.repeat_interleave(torch.arange(len(ids)), counts)
+    position = torch.arange(read) - (torch.cumsum(counts, 0) - counts)[window]
+    margin = torch.minimum(position, counts[window] - 1 - position)
+    target = word_offset[window] + position
+    width = int(target.max()) + 1
+    best = torch.full((width,), -1, dtype=margin.dtype).scatter_reduce(0, target, margin, reduce="amax")
+    candidate = torch.where(margin == best[target], window, len(ids))
+    owner = torch.full((width,), len(ids), dtype=window.dtype).scatter_reduce(0, target, candidate, reduce="amin")
+    chosen = window == owner[target]
+    pick = torch.full((width,), read, dtype=torch.long)
+    pick[target[chosen]] = torch.arange(read)[chosen]
+    return {"ids": flat_ids[pick][None], "scores": flat_scores[pick][None]}
+
+
+def _stack(rows: list[torch.Tensor], key: str) -> torch.Tensor:
+    """Window rows ``(W...)`` of different widths (batches pad differently) -> ``(R, W_max...)``."""
+    width = max(row.shape[0] for row in rows)
+    fill = IGNORE_INDEX if key == "ids" else 0
+    out = rows[0].new_full((len(rows), *[width] * rows[0].dim()), fill)
+    for index, row in enumerate(rows):
+        out[(index, *[slice(0, size) for size in row.shape])] = row
+    return out
 
 
 def add_pipeline_to_config(config) -> None:

@@ -68,7 +68,9 @@ class PosTagger:
     Args:
         model: a spaCy pipeline name or path (default ``en_core_web_sm``), or ``"none"`` to give
             every word the unknown tag (with a warning).
-        cache_dir: where tags are kept, one JSONL file per model, keyed by a hash of the words.
+        cache_dir: where tags are kept, one JSONL file per model, keyed by a hash of the words
+            (`key`). A line whose tags do not match its words one to one is not used: the words are
+            tagged again.
         batch_size: sentences per ``nlp.pipe`` batch.
     """
 
@@ -91,20 +93,41 @@ class PosTagger:
                 for line in handle:
                     try:
                         record = json.loads(line)
-                        self.cache[record["key"]] = record["tags"]
+                        key, tags = record["key"], record["tags"]
                     except (ValueError, KeyError, TypeError):
                         continue  # a line torn by a killed process: tagged again when needed
+                    if isinstance(key, str) and isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+                        self.cache[key] = tags
 
     @staticmethod
     def key(words: Sequence[str]) -> str:
-        return hashlib.sha1("\x1f".join(words).encode("utf-8")).hexdigest()
+        """The cache key of a word list: a hash of its JSON encoding, which tells the words apart
+        whatever characters they hold (joining them with a separator did not: ``["a\\x1fb"]`` and
+        ``["a", "b"]`` shared a key). The ``v2:`` prefix keeps the keys of older cache files, hashes
+        of the joined words, from ever matching one: those lines are just not used."""
+        encoded = json.dumps(list(words))  # ASCII: every other character escaped, lone surrogates too
+        return "v2:" + hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
     def __call__(self, sentences: Sequence[Sequence[str]], progress: bool = False) -> list[list[str]]:
         """One UPOS tag per word for each sentence."""
         if self.nlp is None:
             return [[UNKNOWN_TAG] * len(words) for words in sentences]
         keys = [self.key(words) for words in sentences]
-        todo = {key: words for key, words in zip(keys, sentences) if key not in self.cache}
+        todo, wrong = {}, 0
+        for key, words in zip(keys, sentences):
+            cached = self.cache.get(key)
+            if cached is not None and len(cached) != len(words):
+                wrong += 1  # a line written wrong, or edited: never used
+                del self.cache[key]
+            if key not in self.cache:
+                todo[key] = words
+        if wrong:
+            logger.warning(
+                "%d line(s) of the POS cache %s have a number of tags other than their number of words; "
+                "those sentences are tagged again (their new lines replace them when the file is next read).",
+                wrong,
+                self.cache_path,
+            )
         if todo:
             self._tag_and_store(todo, progress)
         return [list(self.cache[key]) for key in keys]

@@ -3,8 +3,9 @@
 Word-level input, token-level output (like `LayoutLMv3Processor`): the encoder reads
 ``[CLS] words [SEP] context [SEP]``; ``word_index`` points at the first sub-token of each
 word, so the model predicts one label per word whatever the tokenizer does. The processor
-also tags the words with the POS tagger the checkpoint was trained with, loads nothing from
-files, and reads a text longer than the window in overlapping windows when asked.
+also tags the words with the POS tagger the checkpoint was trained with (through its cache
+on disk), opens the images it is given as paths, and reads a text longer than the window in
+overlapping windows when asked.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from .decoding import IGNORE, decode
+from .decoding import decode
 from .images import load_image
 from .pos import get_tagger, pos_ids
+from .wordpair import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
 _AUTO_IMAGE_LOGGER = "transformers.models.auto.image_processing_auto"
@@ -121,9 +123,9 @@ class ShapCAProcessor(ProcessorMixin):
 
     # -- text ---------------------------------------------------------------------------------
 
-    def tag(self, words: Sequence[Sequence[str]], progress: bool = False) -> list[list[int]]:
+    def tag(self, words: Sequence[Sequence[str]]) -> list[list[int]]:
         """POS tag ids of each word list, with the tagger the checkpoint was trained with."""
-        return [pos_ids(tags) for tags in get_tagger(self.pos_tagger)(words, progress=progress)]
+        return [pos_ids(tags) for tags in get_tagger(self.pos_tagger)(words)]
 
     @cached_property
     def _layout(self) -> dict[str, list[int]]:
@@ -184,7 +186,7 @@ class ShapCAProcessor(ProcessorMixin):
 
     def _pixel_values(self, images: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
         # Every image goes through the one loader, whatever its form: 16-bit, grayscale, arrays, paths.
-        present = [load_image(image) for image in images if image is not None]
+        present = [load_image(image, self.image_processor) for image in images if image is not None]
         image_mask = torch.tensor([image is not None for image in images], dtype=torch.long)
         if present:
             pixels = self.image_processor(present, return_tensors="pt")["pixel_values"]
@@ -295,20 +297,27 @@ class ShapCAProcessor(ProcessorMixin):
             )
 
         data = self._pad_rows(rows)
-        kept = [len(row["word_index"]) for row in rows]
+        kept = [len(row["word_index"]) for row in rows]  # each row's words: a window's share of a long text
         data["pos_ids"] = self._pad_words(
-            [pos[example][offset:] for example, offset in zip(sample_mapping, word_offset)], kept, pad=0
+            [pos[example][offset : offset + k] for example, offset, k in zip(sample_mapping, word_offset, kept)],
+            kept,
+            pad=0,
         )
         if images is not None:
             data["pixel_values"], data["image_mask"] = self._pixel_values([images[i] for i in sample_mapping])
         # Labels, like the POS tags, are cut to each row's words (a window's, with overflow).
         if word_labels is not None:
             data["labels"] = self._pad_words(
-                [word_labels[example][offset:] for example, offset in zip(sample_mapping, word_offset)], kept, IGNORE
+                [
+                    word_labels[example][offset : offset + k]
+                    for example, offset, k in zip(sample_mapping, word_offset, kept)
+                ],
+                kept,
+                IGNORE_INDEX,
             )
         elif grid_labels is not None:
             width = data["word_index"].shape[1]
-            labels = torch.full((len(rows), width, width), IGNORE, dtype=torch.long)
+            labels = torch.full((len(rows), width, width), IGNORE_INDEX, dtype=torch.long)
             for row, (example, offset, k) in enumerate(zip(sample_mapping, word_offset, kept)):
                 grid = np.asarray(grid_labels[example], dtype=np.int64)[offset : offset + k, offset : offset + k]
                 labels[row, :k, :k] = torch.as_tensor(grid)

@@ -4,6 +4,10 @@ Every other module asks here.
 
     >>> TASKS[Task.MRE].head, TASKS[Task.MRE].metric, TASKS[Task.MRE].pipeline
     ('word_pair', 'mre', 'multimodal-relation-extraction')
+
+A task is not a head: a checkpoint's head (``config.head``: ``"crf"`` or ``"word_pair"``) is the
+model's, and one head serves several tasks (the word-pair head reads MNRE's given pairs and
+JMERE's entities and relations).
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ class TaskSpec:
     """What a task is.
 
     Attributes:
-        head: the head of its checkpoints, their ``config.task``: ``"ner"`` (CRF) or ``"word_pair"``.
+        head: the head of its checkpoints, their ``config.head``: ``"crf"`` or ``"word_pair"``.
         metric: its `evaluate` module, a folder of ``shapca_metrics/``.
         pipeline: the pipeline task that reads its checkpoints.
         title: its name on a model card.
         scores: the test scores a model card reports, in the task's own words (``results`` key
             without ``test_`` -> name).
+        given_pair: an example is one entity pair of a sentence, whose relation is asked (MNRE);
+            otherwise an example is a sentence and the model finds the structures.
+        hub_pipeline_tag: the Hub's task for its checkpoints, where the Hub has one.
     """
 
     head: str
@@ -41,6 +48,13 @@ class TaskSpec:
     pipeline: str
     title: str
     scores: dict[str, str]
+    given_pair: bool = False
+    hub_pipeline_tag: str | None = None
+
+    @property
+    def tagged(self) -> bool:
+        """Each word carries a BIO tag (the CRF's labels); otherwise the labels are word-pair grids."""
+        return self.head == "crf"
 
 
 # The card's names of each task's test scores (a ``results`` key without ``test_`` -> its name).
@@ -53,9 +67,23 @@ MJERE_SCORES = {"f1": "triple F1 (MJERE_j)", "precision": "triple precision", "r
 
 # head, metric, pipeline, title, scores
 TASKS: dict[Task, TaskSpec] = {
-    Task.NER: TaskSpec("ner", "mner", "multimodal-ner", "multimodal named entity recognition", NER_SCORES),
+    Task.NER: TaskSpec(
+        "crf",
+        "mner",
+        "multimodal-ner",
+        "multimodal named entity recognition",
+        NER_SCORES,
+        # The NER pipeline answers in the token-classification format; the relation pipeline's
+        # entities-and-relations answer has no Hub task.
+        hub_pipeline_tag="token-classification",
+    ),
     Task.MRE: TaskSpec(
-        "word_pair", "mre", "multimodal-relation-extraction", "multimodal relation extraction", MRE_SCORES
+        "word_pair",
+        "mre",
+        "multimodal-relation-extraction",
+        "multimodal relation extraction",
+        MRE_SCORES,
+        given_pair=True,
     ),
     Task.MJERE: TaskSpec(
         "word_pair",
@@ -68,6 +96,6 @@ TASKS: dict[Task, TaskSpec] = {
 
 # What a checkpoint of each head does on a new text (the pipeline has no given pair: a word-pair
 # checkpoint finds entities and relations, as in joint extraction).
-TASK_OF_HEAD: dict[str, Task] = {"ner": Task.NER, "word_pair": Task.MJERE}
+TASK_OF_HEAD: dict[str, Task] = {"crf": Task.NER, "word_pair": Task.MJERE}
 
 __all__ = ["TASKS", "TASK_OF_HEAD", "Task", "TaskSpec"]

@@ -26,7 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 NONE = "none"
-IGNORE = -100
+# The label of what nothing is learnt from: the model's own (`modeling_shapca.heads.IGNORE_INDEX`),
+# written again here because a checkpoint's copy of this package imports nothing outside it.
+IGNORE_INDEX = -100
 REVERSED = "^-1"
 MRE_ENTITY = "entity"
 MRE_NO_RELATION = "None"
@@ -63,7 +65,7 @@ def encode_grid(
         head, tail = entities[relation["head"]], entities[relation["tail"]]
         rows, columns, forward = cross_cells(head, tail)
         grid[rows, columns] = label2id[relation["type"] if forward else relation["type"] + REVERSED]
-    grid[np.tril_indices(num_words, k=-1)] = IGNORE
+    grid[np.tril_indices(num_words, k=-1)] = IGNORE_INDEX
     return grid.tolist()
 
 

@@ -11,19 +11,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 PROJECT_MODULES = (
     "modeling_shapca",
     "processing",
     "run_mie",
-    "arguments_mie",
-    "build_mie",
-    "data_mie",
-    "metrics_mie",
-    "records_mie",
-    "trainer_mie",
+    "shapca_training",
     "shapca_metrics",
     "model_cards",
 )
@@ -63,7 +58,7 @@ CHECK = textwrap.dedent(
         with torch.no_grad():
             structures = processor.post_process(model, model(**inputs), inputs)
             features = base(**inputs).word_features
-        task = "multimodal-ner" if config.task == "ner" else "multimodal-relation-extraction"
+        task = "multimodal-ner" if config.head == "crf" else "multimodal-relation-extraction"
         extract = pipeline(model=checkpoint, trust_remote_code=True) if remote else pipeline(task, model=checkpoint)
         asks_for_remote_code = None
         if not remote:  # without a task, transformers loads the checkpoint's own pipeline: remote code, as the README says
@@ -90,9 +85,7 @@ def run_python(code: str, cwd: Path, with_library: bool, *args: str, stderr: boo
     its standard output (and error, if asked)."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_MODULES_CACHE=str(cwd / "modules"))
-    if with_library:
-        env["PYTHONPATH"] = str(ROOT)
-    else:
+    if not with_library:
         code = BLOCKER + code
     done = subprocess.run(
         [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False

@@ -1,19 +1,16 @@
 """Every command the README shows is checked: run_mie commands parse (configs exist, flags are
 known), scripts exist and are valid bash. The demo run itself is run by .ci/run."""
 
-import importlib
 import json
 import os
 import re
 import shlex
 import subprocess
-from pathlib import Path
 
 import pytest
+from helpers import ROOT, load_script
 
-import run_mie
-
-ROOT = Path(__file__).resolve().parents[1]
+run_mie = load_script("run_mie.py")
 
 
 def readme_commands() -> list[str]:
@@ -59,28 +56,24 @@ def test_scripts_exist_and_parse(command):
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if "scripts/generate_contexts.py" in c])
 def test_context_generation_commands_parse(command):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("generate_contexts", ROOT / "scripts" / "generate_contexts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("scripts/generate_contexts.py")
     words = shlex.split(command)
     arguments = module.build_parser().parse_args(words[words.index("scripts/generate_contexts.py") + 1 :])
     assert arguments.out.endswith(".jsonl") and (arguments.images or arguments.corpus)
 
 
-EXPERIMENT_SCRIPTS = ("run_grid.py", "report_mie.py", "shapley_heatmap.py")
+EXPERIMENT_SCRIPTS = ("scripts/run_grid.py", "scripts/report_mie.py", "scripts/shapley_heatmap.py")
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c.split()[1:2] and c.split()[1] in EXPERIMENT_SCRIPTS])
 def test_experiment_commands_parse(command, monkeypatch):
-    from experiments.grid import check_flags, expand_grid, load_grid, override_flags, run_mie_flags
+    from shapca_training.experiments.grid import check_flags, expand_grid, load_grid, override_flags, run_mie_flags
 
     monkeypatch.chdir(ROOT)
     words = shlex.split(command)
-    script = importlib.import_module(words[1].removesuffix(".py"))
+    script = load_script(words[1])
     arguments = script.parse_args(words[2:])
-    if words[1] == "run_grid.py":
+    if words[1] == "scripts/run_grid.py":
         grid = override_flags(load_grid(arguments.grid), arguments.overrides)
         check_flags(grid, run_mie_flags())
         assert expand_grid(grid)
@@ -90,11 +83,7 @@ def test_experiment_commands_parse(command, monkeypatch):
 def test_demo_app_commands_parse(command, monkeypatch):
     monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)  # what a Space sets
     pytest.importorskip("gradio", reason='the demo app needs Gradio: pip install -e ".[demo]"')
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("demo_app", ROOT / "demo" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("demo/app.py")
     words = shlex.split(command)
     arguments = module.build_parser().parse_args(words[words.index("demo/app.py") + 1 :])
     assert arguments.model and arguments.host == "127.0.0.1"

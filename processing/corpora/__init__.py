@@ -43,6 +43,7 @@ from .base import (
     MIEData,
     MissingImageError,
     NamedCorpus,
+    cache_damage,
     fingerprint_files,
 )
 from .jmere import JMERE_ENTITY_TYPES, JMERE_RELATIONS
@@ -121,14 +122,25 @@ def corpus_class(name: str) -> type[NamedCorpus]:
     )
 
 
-def _prepare(builder) -> datasets.DatasetDict:
+def _download_and_prepare(builder, **options) -> None:
     try:
-        builder.download_and_prepare()
+        builder.download_and_prepare(**options)
     except datasets.exceptions.DatasetGenerationError as error:
         # datasets wraps what a builder raises; ours already names the file, line and problem.
         if isinstance(error.__cause__, (FileFormatError, MissingContextError, MissingImageError)):
             raise error.__cause__ from None
         raise
+
+
+def _prepare(builder) -> datasets.DatasetDict:
+    """Build the corpus, or reuse its cache if that reads back as it was written (`cache_damage`):
+    `datasets` reuses a cache folder without reading it, so a damaged file would otherwise fail deep
+    in pyarrow, or change rows without a word. A cache that does not is built again."""
+    _download_and_prepare(builder)
+    damage = cache_damage(builder.cache_dir)
+    if damage is not None:
+        logger.warning("Rebuilding the corpus cache %s: %s.", builder.cache_dir, damage)
+        _download_and_prepare(builder, download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
     return builder.as_dataset()
 
 

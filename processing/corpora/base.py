@@ -1,9 +1,10 @@
 """What every corpus shares: what it declares (name, task, labels, source, licence), the common
-columns, images, contexts, file errors and the cache key of its files."""
+columns, images, contexts, file errors, the cache key of its files and the checksums of its cache."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,6 +156,55 @@ def fingerprint_files(paths: Sequence[str | os.PathLike]) -> str:
     return digest.hexdigest()[:16]
 
 
+# The checksums of a prepared corpus's files, written into its cache folder beside them.
+CACHE_CHECKSUMS = "shapca_checksums.json"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record_cache_checksums(folder: str | os.PathLike) -> None:
+    """Write the SHA-256 of every file of a prepared corpus folder (the split ``.arrow`` files,
+    ``dataset_info.json``) into ``CACHE_CHECKSUMS`` there, for `cache_damage` to compare."""
+    folder = Path(folder)
+    checksums = {
+        path.name: file_sha256(path)
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name != CACHE_CHECKSUMS
+    }
+    (folder / CACHE_CHECKSUMS).write_text(json.dumps(checksums, indent=1) + "\n", encoding="utf-8")
+
+
+def cache_damage(folder: str | os.PathLike) -> str | None:
+    """What is wrong with a corpus cache folder, or None when every file recorded by
+    `record_cache_checksums` is there with the content it was written with.
+
+    Files written there later (the ``cache-*.arrow`` of `datasets.Dataset.map`) are not checked; a
+    folder without the record (written by an older version of this library) cannot be checked.
+    """
+    record = Path(folder) / CACHE_CHECKSUMS
+    try:
+        checksums = json.loads(record.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"it has no {CACHE_CHECKSUMS} to check it against"
+    except (OSError, ValueError) as error:
+        return f"its {CACHE_CHECKSUMS} does not read ({error})"
+    if not isinstance(checksums, dict) or not checksums:
+        return f"its {CACHE_CHECKSUMS} records no file"
+    for name, checksum in checksums.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if file_sha256(path) != checksum:
+            return f"{name} is not what was written (its checksum differs)"
+    return None
+
+
 class NamedCorpus:
     """What a named corpus declares, for `processing.corpora` to find it by its name.
 
@@ -188,6 +238,14 @@ class NamedCorpus:
         """The builder for `load_corpus`'s options (data_dir, image_dir, missing_image,
         context_files, missing_context, and the corpus's own)."""
         raise NotImplementedError
+
+    def _save_info(self):
+        # `datasets.DatasetBuilder` writes its info last, into the folder that is then moved into
+        # place: the checksums are written with the files they check (`processing.corpora._prepare`
+        # compares them whenever the cache is reused). NamedCorpus comes before the builder class
+        # in every corpus's bases, so this runs first and calls the builder's own.
+        super()._save_info()
+        record_cache_checksums(self._output_dir)
 
 
 class MIEBuilder(NamedCorpus, datasets.GeneratorBasedBuilder):

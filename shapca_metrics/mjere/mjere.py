@@ -26,9 +26,10 @@ _CITATION = """\
 _INPUTS_DESCRIPTION = """\
 Args:
     predictions: one structure per sentence, {"entities": [...], "relations": [...]}, where each
-        entity is exactly {"start": int, "end": int, "type": str} (word offsets, end exclusive)
-        and each relation is exactly {"head": int, "tail": int, "type": str}, head and tail being
-        indices into that sentence's "entities".
+        entity has {"start": int, "end": int, "type": str} (word offsets, end exclusive) and each
+        relation {"head": int, "tail": int, "type": str}, head and tail being indices into that
+        sentence's "entities". Other keys (the "score" the decoder and the pipeline give each
+        entity and relation) are ignored.
     references: the gold structures, in the same form, one per sentence.
 Returns:
     precision, recall, f1: over triples (MJERE_j).
@@ -46,6 +47,24 @@ Example:
 ENTITY = {"start": datasets.Value("int32"), "end": datasets.Value("int32"), "type": datasets.Value("string")}
 RELATION = {"head": datasets.Value("int32"), "tail": datasets.Value("int32"), "type": datasets.Value("string")}
 SENTENCE = {"entities": datasets.List(ENTITY), "relations": datasets.List(RELATION)}
+
+
+def _declared(item, feature: dict):
+    """A dict with only the keys ``feature`` declares (those it lacks stay missing, for the features
+    to name); anything else is given back as is."""
+    return {key: item[key] for key in feature if key in item} if isinstance(item, dict) else item
+
+
+def in_features(sentence):
+    """A sentence with only what is scored: `evaluate` encodes the inputs with the features of
+    `MJERE._info`, and fails with a bare KeyError on a key they do not declare (an entity's "score")."""
+    if not isinstance(sentence, dict):
+        return sentence
+    sentence = _declared(sentence, SENTENCE)
+    for key, feature in (("entities", ENTITY), ("relations", RELATION)):
+        if isinstance(sentence.get(key), (list, tuple)):
+            sentence[key] = [_declared(item, feature) for item in sentence[key]]
+    return sentence
 
 
 def precision_recall_f1(true_positives: int, predicted: int, gold: int) -> dict[str, float]:
@@ -75,6 +94,19 @@ class MJERE(evaluate.Metric):
             inputs_description=_INPUTS_DESCRIPTION,
             features=datasets.Features({"predictions": SENTENCE, "references": SENTENCE}),
         )
+
+    # `evaluate` appends the inputs' description to the docstrings of add_batch, add and compute.
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of sentences, their keys the features do not declare left out.\n"""
+        predictions, references = (
+            None if sentences is None else [in_features(sentence) for sentence in sentences]
+            for sentences in (predictions, references)
+        )
+        super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one sentence, its keys the features do not declare left out.\n"""
+        super().add(prediction=in_features(prediction), reference=in_features(reference), **kwargs)
 
     def _compute(self, predictions, references):
         counts = {"entity": [0, 0, 0], "triple": [0, 0, 0]}  # right, predicted, gold

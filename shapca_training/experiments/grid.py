@@ -1,0 +1,271 @@
+"""Grid files, the runs they describe and the folders the runs live in (no Ray here: see scripts/run_grid.py).
+
+A grid file is JSON::
+
+    {
+      "description": "free text, optional",
+      "base_config": "configs/demo.json",
+      "flags": {"num_train_epochs": 2},
+      "axes": {"alpha": [0, 0.2], "seed": [1, 2]}
+    }
+
+Every combination of the axis values is one run of ``run_mie.py``: the base config, overridden by
+the fixed ``flags``, overridden by the run's axis values. Any ``run_mie.py`` flag can be a fixed
+flag or an axis. ``axes`` may also be a list of such objects, all naming the same axes: the runs
+are then the union of their combinations (one-at-a-time sweeps, or a text-only setting next to
+a grid). Paths are relative to the working directory, as in the configs.
+
+Each run lives in ``<output_dir>/<name>``, its name made of its axis values
+(``alpha=0.2,seed=1``), so that the grid started again finds it. A run is finished once its
+``all_results.json`` exists (``run_mie.py`` writes it after training and testing); a folder
+without it is an interrupted run, which is removed and run again from scratch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+RESULTS_FILE = "all_results.json"
+RUN_FILE = "grid_run.json"  # the run's axis values (and the grid's), written before the run starts
+CONFIG_FILE = "run_config.json"  # the run's run_mie.py config: `python run_mie.py <run>/run_config.json`
+LOG_FILE = "run.log"
+GRID_KEYS = ("description", "base_config", "flags", "axes")
+RESERVED_FLAGS = {
+    "output_dir": "the grid gives every run its own folder",
+    "seeds": "make `seed` an axis instead",
+}
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One run of a grid: its folder name, its axis values and its full ``run_mie.py`` config."""
+
+    name: str
+    values: dict
+    config: dict
+
+
+def load_grid(path: str | Path) -> dict:
+    """Read and check a grid file; ``axes`` always comes back as a list of ``{axis: [values]}``."""
+    path = Path(path)
+    grid = json.loads(path.read_text(encoding="utf-8"))
+    unknown = sorted(set(grid) - set(GRID_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; a grid file has {list(GRID_KEYS)}.")
+    if "base_config" not in grid or "axes" not in grid:
+        raise ValueError(f"{path}: a grid file needs 'base_config' (a run_mie.py config) and 'axes'.")
+    products = grid["axes"] if isinstance(grid["axes"], list) else [grid["axes"]]
+    if not products or not all(isinstance(axes, dict) and axes for axes in products):
+        raise ValueError(f"{path}: 'axes' must be an object {{axis: [values]}} or a non-empty list of them.")
+    names = list(products[0])
+    for axes in products:
+        if list(axes) != names:
+            raise ValueError(f"{path}: every object of 'axes' must name the same axes in the same order, "
+                             f"{names} vs {list(axes)}.")  # fmt: skip
+        for axis, values in axes.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{path}: axis {axis!r} needs a non-empty list of values, got {values!r}.")
+    from shapca_training.arguments import (
+        read_config_file,  # the run_mie.py config reader: broken JSON and bad keys named
+    )
+
+    return {
+        "path": str(path),
+        "base_config": grid["base_config"],
+        "base": read_config_file(grid["base_config"]),  # read once, here
+        "flags": grid.get("flags", {}),
+        "axes": products,
+    }
+
+
+def parse_overrides(args: list[str]) -> dict:
+    """Command-line flags -> fixed flags: ``["--epochs", "2", "--files", "a", "b"]`` -> ``{"epochs": "2",
+    "files": ["a", "b"]}`` (``run_mie.py`` parses the strings as it parses its own command line)."""
+    overrides: dict = {}
+    name = None
+    for arg in args:
+        if arg.startswith("--"):
+            name = arg[2:]
+            overrides[name] = []
+        elif name is None:
+            raise ValueError(f"Unexpected argument {arg!r}: run_mie.py flags go as --name value.")
+        else:
+            overrides[name].append(arg)
+    return {key: values[0] if len(values) == 1 else values for key, values in overrides.items()}
+
+
+def override_flags(grid: dict, overrides: dict) -> dict:
+    """The grid with ``overrides`` on top of its fixed flags (an axis cannot be overridden)."""
+    on_axes = sorted(set(overrides) & set(grid["axes"][0]))
+    if on_axes:
+        raise ValueError(f"{on_axes} {'is an axis' if len(on_axes) == 1 else 'are axes'} of {grid['path']}; "
+                         "change the grid file to change the values.")  # fmt: skip
+    return {**grid, "flags": {**grid["flags"], **overrides}}
+
+
+def check_flags(grid: dict, valid_flags: set[str]) -> None:
+    """Refuse fixed flags and axes that ``run_mie.py`` does not know, with the list of those it does."""
+    names = [*grid["flags"], *grid["axes"][0]]
+    for name in names:
+        if name in RESERVED_FLAGS:
+            raise ValueError(f"{grid['path']}: {name!r} cannot be set in a grid: {RESERVED_FLAGS[name]}.")
+    unknown = [name for name in names if name not in valid_flags]
+    if unknown:
+        raise ValueError(
+            f"{grid['path']}: {unknown} {'is not a' if len(unknown) == 1 else 'are not'} run_mie.py flag"
+            f"{'' if len(unknown) == 1 else 's'}. Valid flags: {', '.join(sorted(valid_flags))}."
+        )
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """The grid's ``--output_dir`` must be a folder, or a path where one can be made."""
+    blocking = next((path for path in (output_dir, *output_dir.parents) if path.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ValueError(f"--output_dir {output_dir}: {blocking} is a file, not a folder: give a folder for the runs.")
+    if blocking is not None and not os.access(blocking, os.W_OK | os.X_OK):
+        raise ValueError(f"--output_dir {output_dir}: {blocking} cannot be written to: give a folder you can write.")
+
+
+def last_error_line(log: Path) -> str | None:
+    """The last line of a run's log that names an exception (``ValueError: ...``), or None."""
+    if not log.is_file():
+        return None
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    tracebacks = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    lines = lines[tracebacks[-1] :] if tracebacks else lines  # the last failure's lines only
+    errors = [line.strip() for line in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b.*", line.strip())]
+    return errors[-1] if errors else None
+
+
+def run_mie_flags() -> set[str]:
+    """The flags ``run_mie.py`` accepts: the fields of its argument classes (`shapca_training.arguments`)."""
+    from shapca_training.arguments import flag_names
+
+    return flag_names()
+
+
+def value_label(value) -> str:
+    """A short, filesystem-safe text for an axis value: ``0.2``, ``true``, a file's name, ``none`` for ``[]``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "+".join(value_label(item) for item in value) or "none"
+    if isinstance(value, dict):
+        value = json.dumps(value, sort_keys=True)
+    text = str(value)
+    if "/" in text:  # a path: its file name is enough to tell runs apart (names are checked unique)
+        text = PurePath(text).name
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", text)
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def label_matches(label: str, wanted: str) -> bool:
+    """An axis label is the value asked for on a command line: the same text, or the same number (0.2 and 0.20)."""
+    return label == wanted or (is_number(label) and is_number(wanted) and float(label) == float(wanted))
+
+
+def run_name(values: dict) -> str:
+    """The folder name of a run: ``alpha=0.2,seed=1`` (axes in the grid's order)."""
+    return ",".join(f"{axis}={value_label(value)}" for axis, value in values.items())
+
+
+def expand_grid(grid: dict) -> list[GridRun]:
+    """Every run of a grid, in order, each once (a combination listed twice is one run)."""
+    base = grid["base"]
+    runs: dict[str, GridRun] = {}
+    for axes in grid["axes"]:
+        for combination in itertools.product(*axes.values()):
+            values = dict(zip(axes, combination))
+            name = run_name(values)
+            if name in runs and runs[name].values != values:
+                raise ValueError(f"{grid['path']}: {runs[name].values} and {values} both give the run name "
+                                 f"{name!r}; make the values differ in their file names.")  # fmt: skip
+            runs.setdefault(name, GridRun(name, values, {**base, **grid["flags"], **values}))
+    return list(runs.values())
+
+
+def select_runs(runs: list[GridRun], only: str | None) -> list[GridRun]:
+    """The runs whose axis values match ``only``, e.g. ``"seed=1"`` or ``"alpha=0.2,seed=1"`` (all of them if None)."""
+    wanted = dict(part.partition("=")[::2] for part in filter(None, (only or "").split(",")))
+    axes = {axis for run in runs for axis in run.values}
+    unknown = sorted(set(wanted) - axes)
+    if unknown:
+        raise ValueError(f"--only names {unknown}; the axes of this grid are {sorted(axes)}.")
+
+    def selected(run: GridRun) -> bool:
+        return all(axis in run.values and label_matches(value_label(run.values[axis]), label)
+                   for axis, label in wanted.items())  # fmt: skip
+
+    chosen = [run for run in runs if selected(run)]
+    if wanted and not chosen:
+        raise ValueError(f"--only {only}: no run of this grid has these values.")
+    return chosen
+
+
+def axis_labels(grid: dict) -> dict[str, list[str]]:
+    """The labels of every axis's values, in the order the grid file gives them."""
+    labels: dict[str, list[str]] = {axis: [] for axis in grid["axes"][0]}
+    for axes in grid["axes"]:
+        for axis, values in axes.items():
+            labels[axis] += [label for label in map(value_label, values) if label not in labels[axis]]
+    return labels
+
+
+def is_finished(folder: Path) -> bool:
+    """A run is finished when its results file, written last, holds a whole JSON object (a file a
+    killed run left half-written means the run must be done again)."""
+    try:
+        return isinstance(json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def run_config(run: GridRun, folder: Path) -> dict:
+    """The ``run_mie.py`` config of a run writing into ``folder``."""
+    return {**run.config, "output_dir": str(folder)}
+
+
+def config_changed(run: GridRun, folder: Path) -> bool:
+    """True when a finished run was made with another config than the grid now gives it."""
+    saved = folder / CONFIG_FILE
+    return saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) != run_config(run, folder)
+
+
+def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> Path:
+    """Empty the run's folder (an interrupted run starts again), write its axis values and config.
+
+    Returns the path of the config, the one argument ``run_mie.py`` needs.
+    """
+    if folder.exists():
+        if not (folder / RUN_FILE).is_file() and any(folder.iterdir()):
+            raise FileExistsError(
+                f"{folder} exists and was not made by scripts/run_grid.py; move it or pick another --output_dir."
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    record = {"name": run.name, "values": run.values, "axes": axis_labels(grid), "grid": grid["path"]}
+    (folder / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    config_path = folder / CONFIG_FILE
+    config_path.write_text(json.dumps(run_config(run, folder), indent=2) + "\n", encoding="utf-8")
+    return config_path
+
+
+def remove_checkpoints(folder: Path) -> None:
+    """Delete the weights of a finished run (its ``checkpoint-*`` folders and ``*.safetensors``)."""
+    for path in folder.glob("checkpoint-*"):
+        shutil.rmtree(path)
+    for path in folder.glob("*.safetensors"):
+        path.unlink()

@@ -1,0 +1,113 @@
+"""Runs of a grid as Ray tasks: one ``run_mie.py`` run per task, logged to its folder.
+
+The worker runs ``run_mie.py`` in its own process (`runpy`), from the directory the grid was
+started in; the function Ray sends is this module's, so workers import it from the installed
+package and need no ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import runpy
+import sys
+import traceback
+from pathlib import Path
+
+from .grid import LOG_FILE, last_error_line, prepare_run_folder, remove_checkpoints
+
+logger = logging.getLogger("run_grid")
+
+
+@contextlib.contextmanager
+def output_to(path: Path):
+    """Send this process's file descriptors 1 and 2 (stdout, stderr, C libraries included) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for descriptor, copy in zip((1, 2), saved):
+            os.dup2(copy, descriptor)
+            os.close(copy)
+
+
+def train_one(script: str, config_path: str, workdir: str, save_checkpoints: bool) -> dict:
+    """One run, inside a Ray worker: ``main([config])`` of the ``run_mie.py`` at ``script``, from
+    the launch directory, logged to a file."""
+    os.chdir(workdir)  # the configs' relative paths (data/...) are relative to where the grid was started
+    folder = Path(config_path).parent
+    with output_to(folder / LOG_FILE):
+        try:
+            results = runpy.run_path(script, run_name="run_mie")["main"]([config_path])
+        except BaseException:
+            traceback.print_exc()  # into the run's log; Ray hands the error to the driver too
+            raise
+    if not save_checkpoints:
+        remove_checkpoints(folder)
+    return results
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError('scripts/run_grid.py runs the grid on Ray: pip install -e ".[sweep]"') from None
+    return ray
+
+
+def start_ray(ray, args: argparse.Namespace) -> bool:
+    """Connect to the cluster of ``--address`` or start Ray here; True when this call started it."""
+    if ray.is_initialized():  # e.g. a caller (a test, a notebook) started it
+        return False
+    if args.address:
+        ray.init(address=args.address)
+    else:
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False)
+    return True
+
+
+def run_on_ray(ray, script: Path, todo: list, grid: dict, output_dir: Path, args: argparse.Namespace) -> dict[str, str]:
+    """Submit one Ray task per run, wait for them all; returns each run's status, finished or failed."""
+    # Ray's default worker reuse: a CPU worker runs one run after another (run_mie.main is re-entrant,
+    # and the imports are paid once); a GPU worker exits after each run, so its GPU memory is freed.
+    task = ray.remote(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial, max_retries=0)(train_one)
+    pending, status = {}, {}
+    try:
+        for run in todo:
+            config_path = prepare_run_folder(run, output_dir / run.name, grid)
+            pending[task.remote(str(script), str(config_path), os.getcwd(), args.save_checkpoints)] = run
+        _wait_for_runs(ray, pending, status, output_dir)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see main): stop the runs, even on a cluster that stays up
+        for reference in pending:
+            ray.cancel(reference, force=True)
+        logger.error("Interrupted: %d run(s) stopped. Start the grid again to run them.", len(pending))
+        raise
+    return status
+
+
+def _wait_for_runs(ray, pending: dict, status: dict, output_dir: Path) -> None:
+    """Collect the runs as they end, into ``status``; ``pending`` keeps those still running."""
+    while pending:
+        [done], _ = ray.wait(list(pending), num_returns=1)
+        run = pending.pop(done)
+        try:
+            results = ray.get(done)
+        except ray.exceptions.RayError as error:
+            status[run.name] = "failed"
+            # Ray's own message is often "The worker died unexpectedly"; the run's log says why.
+            log = output_dir / run.name / LOG_FILE
+            reason = last_error_line(log) or str(error).strip().splitlines()[-1]
+            logger.error("FAILED %s: %s\n  log: %s", run.name, reason, log)
+            continue
+        status[run.name] = "finished"
+        scores = ", ".join(f"{key} {results[key]:.4f}" for key in ("eval_f1", "test_f1") if key in results)
+        logger.info("finished %s (%d left): %s", run.name, len(pending), scores)

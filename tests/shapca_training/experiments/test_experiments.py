@@ -1,0 +1,537 @@
+"""The experiment commands: grid files, a 2x2 grid of the tiny demo on a local Ray (resumed), the
+report with its two-level bootstrap (on the demo grid and on hand-made runs whose answer is
+known), its figures, and the Shapley heatmap of a checkpoint of the grid."""
+
+import json
+import math
+import random
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import ROOT, load_script
+
+from modeling_shapca.shapley import MAX_EXACT_PLAYERS
+from shapca_metrics import load_metric
+from shapca_training.experiments.grid import (
+    RESULTS_FILE,
+    RUN_FILE,
+    check_flags,
+    expand_grid,
+    last_error_line,
+    load_grid,
+    override_flags,
+    parse_overrides,
+    run_mie_flags,
+    select_runs,
+    value_label,
+)
+from shapca_training.experiments.report import (
+    PREDICTIONS_FILE,
+    AxisTable,
+    Row,
+    Run,
+    build_tables,
+    load_runs,
+    markdown_table,
+    parse_reference,
+    verdict_sentences,
+)
+from shapca_training.experiments.stats import (
+    ONE_SEED_VERDICT,
+    count_matrix,
+    f1_from_counts,
+    hierarchical_bootstrap,
+    sentence_counts,
+)
+
+run_mie = load_script("run_mie.py")
+run_grid = load_script("scripts/run_grid.py")
+report_mie = load_script("scripts/report_mie.py")
+shapley_heatmap = load_script("scripts/shapley_heatmap.py")
+
+GRID_FILES = sorted((ROOT / "configs").glob("grid_*.json"))
+TINY = ["--demo_train_size", "56", "--demo_validation_size", "16", "--demo_test_size", "16", "--num_train_epochs", "1"]
+RUNS = ["alpha=0,seed=1", "alpha=0,seed=2", "alpha=0.2,seed=1", "alpha=0.2,seed=2"]
+
+
+@pytest.fixture(scope="module")
+def valid_flags():
+    return run_mie_flags()
+
+
+def write_grid(path: Path, **grid) -> Path:
+    path.write_text(json.dumps({"base_config": str(ROOT / "configs" / "demo.json"), **grid}))
+    return path
+
+
+# -- grid files ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grid_file", GRID_FILES, ids=lambda path: path.stem)
+def test_every_grid_file_expands_to_run_mie_flags(grid_file, valid_flags, monkeypatch):
+    monkeypatch.chdir(ROOT)  # base configs are relative to the repository
+    grid = load_grid(grid_file)
+    check_flags(grid, valid_flags)
+    runs = expand_grid(grid)
+    assert len({run.name for run in runs}) == len(runs) > 1
+    for run in runs:
+        assert run.values.items() <= run.config.items() and "output_dir" not in run.values
+    if grid_file.stem == "grid_alpha_beta":  # Figure 3: two one-at-a-time sweeps through alpha=0.2, beta=0.4
+        assert len(runs) == 11 * 3 and sum(run.name.startswith("alpha=0.2,beta=0.4,") for run in runs) == 3
+
+
+def test_grid_errors_say_what_to_fix(tmp_path, valid_flags):
+    grid = load_grid(write_grid(tmp_path / "g.json", axes={"alpah": [0, 0.2]}))
+    with pytest.raises(ValueError, match=r"\['alpah'\] is not a run_mie.py flag. Valid flags: .*alpha"):
+        check_flags(grid, valid_flags)
+    with pytest.raises(ValueError, match="make `seed` an axis"):
+        check_flags(load_grid(write_grid(tmp_path / "g.json", axes={"seeds": ["1,2"]})), valid_flags)
+    with pytest.raises(ValueError, match="same axes"):
+        load_grid(write_grid(tmp_path / "g.json", axes=[{"alpha": [0]}, {"beta": [0]}]))
+    with pytest.raises(ValueError, match="is an axis"):
+        override_flags(load_grid(write_grid(tmp_path / "g.json", axes={"alpha": [0]})), {"alpha": "1"})
+    clash = write_grid(tmp_path / "g.json", axes={"context_files": [["a/c.jsonl"], ["b/c.jsonl"]]})
+    with pytest.raises(ValueError, match="both give the run name"):
+        expand_grid(load_grid(clash))
+
+
+def test_run_names_and_union_of_products(tmp_path):
+    assert [value_label(v) for v in (0.2, 0, True, [], ["data/contexts/t15.blip2.jsonl"], "a b")] == [
+        "0.2", "0", "true", "none", "t15.blip2.jsonl", "a-b"
+    ]  # fmt: skip
+    sweeps = [{"alpha": [0, 0.2], "beta": [0.4]}, {"alpha": [0.2], "beta": [0, 0.4]}]
+    runs = expand_grid(load_grid(write_grid(tmp_path / "g.json", flags={"tau": 0.5}, axes=sweeps)))
+    assert [run.name for run in runs] == ["alpha=0,beta=0.4", "alpha=0.2,beta=0.4", "alpha=0.2,beta=0"]
+    assert runs[0].config["tau"] == 0.5 and runs[0].config["corpus"] == "demo"
+    assert parse_overrides(["--num_train_epochs", "2", "--context_files", "a", "b"]) == {
+        "num_train_epochs": "2", "context_files": ["a", "b"]
+    }  # fmt: skip
+
+
+def test_only_selects_a_slice_of_the_grid(tmp_path):
+    runs = expand_grid(load_grid(write_grid(tmp_path / "g.json", axes={"alpha": [0, 0.2], "seed": [1, 2]})))
+    assert select_runs(runs, None) == runs
+    assert [run.name for run in select_runs(runs, "seed=1")] == ["alpha=0,seed=1", "alpha=0.2,seed=1"]
+    assert [run.name for run in select_runs(runs, "alpha=0.20,seed=2")] == ["alpha=0.2,seed=2"]
+    with pytest.raises(ValueError, match=r"--only names \['sed'\]; the axes of this grid are \['alpha', 'seed'\]"):
+        select_runs(runs, "sed=1")
+    with pytest.raises(ValueError, match="no run of this grid has these values"):
+        select_runs(runs, "seed=3")
+
+
+# -- bootstrap ----------------------------------------------------------------------------------
+
+
+def ner_records(correct: list[bool]) -> list[dict]:
+    """One gold PER entity per sentence, found (or typed wrong) as ``correct`` says."""
+    gold = {"start": 0, "end": 1, "type": "PER"}
+    return [{"gold": [gold], "pred": [gold if hit else dict(gold, type="LOC")]} for hit in correct]
+
+
+def system(rate: float, seed: int, n: int = 300) -> np.ndarray:
+    rng = random.Random(seed)
+    return count_matrix(ner_records([rng.random() < rate for _ in range(n)]))
+
+
+def test_bootstrap_identical_systems_are_within_noise():
+    counts = [system(0.7, seed) for seed in (1, 2)]
+    result = hierarchical_bootstrap(counts, counts, paired_seeds=True, samples=500)
+    assert result.difference == 0.0 and result.low <= 0.0 <= result.high
+    assert result.verdict == "within noise" and not result.significant
+
+
+def test_bootstrap_clearly_better_system_is_significant():
+    better, worse = [system(0.9, seed) for seed in (1, 2)], [system(0.5, seed + 10) for seed in (1, 2)]
+    result = hierarchical_bootstrap(better, worse, paired_seeds=True, samples=500)
+    expected = np.mean([f1_from_counts(b.sum(0)) - f1_from_counts(w.sum(0)) for b, w in zip(better, worse)])
+    assert result.difference == pytest.approx(expected) and result.difference > 0.3
+    assert 0 < result.low < result.difference < result.high and result.verdict == "significant"
+    assert hierarchical_bootstrap(worse, better, paired_seeds=False, samples=500).high < 0  # and the other way round
+
+
+def test_bootstrap_one_sentence_apart_is_within_noise():
+    reference = system(0.7, 1)
+    changed = reference.copy()
+    changed[np.argmin(changed[:, 0])] = [1, 1, 1]  # one more sentence right
+    result = hierarchical_bootstrap([changed], [reference], paired_seeds=True, samples=500)
+    assert result.difference > 0 and result.verdict == "within noise"
+    assert not result.seed_noise_measured and not result.significant
+
+
+def test_sentence_counts_agree_with_the_metrics():
+    mre = [{"gold": "/per/org/member_of", "pred": "/per/org/member_of"}, {"gold": "None", "pred": "/per/per/couple"},
+           {"gold": "/per/per/couple", "pred": "None"}, {"gold": "None", "pred": "None"}]  # fmt: skip
+    f1 = f1_from_counts(count_matrix(mre).sum(0))
+    scores = load_metric("mre").compute(predictions=[r["pred"] for r in mre], references=[r["gold"] for r in mre])
+    assert f1 == pytest.approx(scores["f1"])
+    entities = [{"start": 0, "end": 1, "type": "PER"}, {"start": 2, "end": 3, "type": "ORG"}]
+    joint = [
+        {"gold": {"entities": entities, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]},
+         "pred": {"entities": entities, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]}},
+        {"gold": {"entities": entities, "relations": [{"head": 0, "tail": 1, "type": "member_of"}]},
+         "pred": {"entities": entities[:1], "relations": []}},
+    ]  # fmt: skip
+    assert sentence_counts(joint[1]) == (0, 0, 1)
+    scores = load_metric("mjere").compute(predictions=[r["pred"] for r in joint], references=[r["gold"] for r in joint])
+    assert f1_from_counts(count_matrix(joint).sum(0)) == pytest.approx(scores["f1"])
+
+
+# -- the report on hand-made runs whose answer is known ------------------------------------------
+
+
+def hits(rate: float, order_seed: int, n: int = 400) -> list[bool]:
+    """Exactly ``round(rate * n)`` sentences right (so F1 = ``rate``), the first ones of a
+    shuffle of the sentences: two calls with the same ``order_seed`` get right the same
+    sentences, the one with the higher rate some more."""
+    order = list(range(n))
+    random.Random(order_seed).shuffle(order)
+    right = set(order[: round(rate * n)])
+    return [i in right for i in range(n)]
+
+
+def write_runs(folder: Path, runs: dict[tuple, list[bool]]) -> Path:
+    """Run folders as scripts/run_grid.py leaves them, one per ``(alpha, seed): correct`` entry, with
+    the test F1 of ``all_results.json`` worked out from the predictions."""
+    axes = {
+        "alpha": sorted({value_label(alpha) for alpha, _ in runs}, key=float),
+        "seed": sorted({value_label(seed) for _, seed in runs}, key=float),
+    }
+    for (alpha, seed), correct in runs.items():
+        name = f"alpha={value_label(alpha)},seed={seed}"
+        run = folder / name
+        run.mkdir(parents=True)
+        records = [dict(record, id=i) for i, record in enumerate(ner_records(correct))]
+        f1 = float(f1_from_counts(count_matrix(records).sum(0)))
+        (run / RUN_FILE).write_text(json.dumps({"name": name, "values": {"alpha": alpha, "seed": seed}, "axes": axes}))
+        (run / RESULTS_FILE).write_text(json.dumps({"eval_f1": f1, "test_f1": f1}))
+        (run / PREDICTIONS_FILE).write_text("".join(json.dumps(record) + "\n" for record in records))
+    return folder
+
+
+def comparison_rows(folder: Path, samples: int = 1000) -> dict[str, Row]:
+    runs, axes, _ = load_runs(folder)
+    [table], _ = build_tables(runs, axes, parse_reference("alpha=0.2", axes), samples=samples)
+    return {row.label: row for row in table.rows}
+
+
+def test_a_large_seed_spread_with_a_small_mean_gain_is_within_noise(tmp_path):
+    # Reference: 55-60 F1 on every seed. Setting: 35, 85 and 60 F1 (25 points of spread over
+    # seeds) for a mean only 2.3 points higher.
+    reference = {(0.2, seed): hits(rate, seed) for seed, rate in zip((1, 2, 3), (0.55, 0.60, 0.58))}
+    spread = {(0, seed): hits(rate, seed) for seed, rate in zip((1, 2, 3), (0.35, 0.85, 0.60))}
+    rows = comparison_rows(write_runs(tmp_path, {**reference, **spread}))
+    row, result = rows["0"], rows["0"].comparison
+
+    # Resampling the test sentences with the seeds held fixed (the report's former method)
+    # calls this gain significant: it sees only the test set's noise.
+    ours, theirs = ([run.counts for run in rows[label].runs] for label in ("0", "0.2"))
+    n = len(ours[0])
+    weights = np.random.default_rng(0).multinomial(n, np.full(n, 1 / n), size=1000)
+    fixed_seeds = np.mean([f1_from_counts(weights @ a) - f1_from_counts(weights @ b) for a, b in zip(ours, theirs)], 0)
+    assert np.quantile(fixed_seeds, 0.025) > 0
+    assert 100 * row.stats["test_f1"][1] == pytest.approx(25.0)
+    assert result.difference == pytest.approx((0.35 + 0.85 + 0.60 - 0.55 - 0.60 - 0.58) / 3)
+    assert result.seeds_paired and result.system_seeds == result.reference_seeds == 3
+    assert result.low < 0 < result.high and result.high - result.low > 0.2
+    assert result.verdict == "within noise" and not result.significant
+
+
+def test_a_consistent_gain_across_seeds_is_significant(tmp_path):
+    # Every seed gains 10 points (the same sentences right, and 40 more), while the seeds
+    # themselves spread over 12 points: paired by seed, the gain stands out.
+    rates = {1: 0.50, 2: 0.62, 3: 0.56}
+    reference = {(0.2, seed): hits(rate, seed) for seed, rate in rates.items()}
+    better = {(0, seed): hits(rate + 0.10, seed) for seed, rate in rates.items()}
+    result = comparison_rows(write_runs(tmp_path / "paired", {**reference, **better}))["0"].comparison
+    assert result.difference == pytest.approx(0.10) and result.seeds_paired
+    assert 0 < result.low < result.difference < result.high and result.verdict == "significant"
+
+    # The same kind of gain with other seeds for the setting: seeds drawn separately, still clear.
+    others = {(0, seed + 3): hits(rate + 0.20, seed + 3) for seed, rate in rates.items()}
+    rows = comparison_rows(write_runs(tmp_path / "unpaired", {**reference, **others}))
+    result = rows["0"].comparison
+    assert not result.seeds_paired and result.verdict == "significant" and result.low > 0
+    [sentence] = verdict_sentences(AxisTable("alpha", {}, list(rows.values())))
+    assert "significant." in sentence and "different seeds" in sentence
+
+
+def test_one_seed_gives_the_weaker_verdict_and_says_why(tmp_path):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+
+    folder = write_runs(
+        tmp_path / "runs",
+        {(0.2, 1): hits(0.50, 1), (0, 1): hits(0.80, 1), (0.1, 1): hits(0.505, 7)},  # +30 and +0.5 points
+    )
+    rows = comparison_rows(folder)
+    gain, tiny = rows["0"].comparison, rows["0.1"].comparison
+    assert gain.low > 0 and gain.excludes_zero  # far beyond the test set's noise...
+    assert not gain.significant and gain.verdict == ONE_SEED_VERDICT  # ...but the seeds' noise is unknown
+    assert tiny.verdict == "within noise" and not tiny.seed_noise_measured
+
+    text = report_mie.main([str(folder), "--reference", "alpha=0.2", "--out", str(tmp_path / "report")]).read_text()
+    assert "two-level bootstrap" in text and "with replacement" in text
+    assert f"| {ONE_SEED_VERDICT} |" in text and "significant |" not in text
+    reason = "Only the test set's noise is measured: this setting and the reference have a single seed"
+    assert "- alpha=0: test F1 30.00 points higher than the reference" in text
+    assert text.count(reason) == 2  # once for each compared setting
+
+
+@pytest.mark.parametrize("labels", [["0", "0.2", "0.4"], ["blip2", "llava", "none"]], ids=["curve", "bars"])
+def test_error_bars_stay_within_what_f1_can_be(labels):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    from shapca_training.experiments.plots import bounded_errors, draw_axis_figure
+
+    # Means near both ends with spreads that would cross them: 95 ± 25, 5 ± 20, 50 ± 10.
+    stats = [(0.95, 0.25), (0.05, 0.20), (0.50, 0.10)]
+    runs = [Run("run", {}, {}), Run("run", {}, {})]
+    table = AxisTable("alpha", {}, [Row(label, runs, {"eval_f1": s, "test_f1": s}) for label, s in zip(labels, stats)])
+    table.rows[2].is_reference = True
+    figure = draw_axis_figure(table)
+    ends = []
+    for container in figure.axes[0].containers:
+        errorbars = getattr(container, "errorbar", container)  # bars carry theirs, curves are theirs
+        if errorbars is None or not hasattr(errorbars, "lines"):
+            continue
+        _, caps, columns = errorbars.lines
+        ends += [y for column in columns for segment in column.get_segments() for y in np.asarray(segment)[:, 1]]
+        ends += [y for cap in caps for y in cap.get_ydata()]
+    assert len(ends) >= 2 * 2 * len(labels)  # test and dev, both ends of every bar
+    assert min(ends) >= 0 and max(ends) <= 100
+    assert max(ends) == pytest.approx(100) and min(ends) == pytest.approx(0)  # cut, not left out
+    assert bounded_errors(np.array([95.0, 5.0, 50.0]), np.array([25.0, 20.0, 10.0])).tolist() == [
+        [25.0, 5.0, 10.0], [5.0, 20.0, 10.0]
+    ]  # fmt: skip
+
+
+def test_the_dry_run_refuses_an_output_dir_that_is_a_file(tmp_path):
+    # Before: the dry run listed the runs, and the grid died later with a traceback.
+    (tmp_path / "runs").write_text("not a folder")
+    grid = str(ROOT / "configs" / "grid_demo.json")
+    for output_dir in (tmp_path / "runs", tmp_path / "runs" / "inner"):
+        with pytest.raises(ValueError, match=r"runs is a file, not a folder: give a folder for the runs"):
+            run_grid.main([grid, "--output_dir", str(output_dir), "--dry_run"])
+    assert run_grid.main([grid, "--output_dir", str(tmp_path / "fresh"), "--dry_run"]) == {}
+
+
+# -- a 2x2 grid on a local Ray, the report and the heatmap ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray", reason='needs the sweep extra: pip install -e ".[sweep]"')
+
+    run_grid.start_ray(ray, Namespace(address=None, num_cpus=2))
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def grid_runs(tmp_path_factory, ray_session):
+    """The demo grid (alpha {0, 0.2} x seed {1, 2}), tiny, weights kept: the runs' folder and arguments."""
+
+    tmp = tmp_path_factory.mktemp("grid")
+    args = [str(ROOT / "configs" / "grid_demo.json"), "--output_dir", str(tmp / "runs"), "--cpus_per_trial", "1",
+            "--save_checkpoints", "--cache_dir", str(tmp / "cache"), *TINY]  # fmt: skip
+    status = run_grid.main(args)
+    return tmp / "runs", args, status
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {name: (folder / name / "all_results.json").stat().st_mtime_ns for name in RUNS}
+
+
+@pytest.mark.slow
+def test_grid_runs_every_combination_then_resumes(grid_runs):
+
+    out, args, status = grid_runs
+    assert status == dict.fromkeys(RUNS, "finished")
+    for name in RUNS:
+        run = out / name
+        for output in (
+            "all_results.json",
+            "predictions_test.jsonl",
+            "predictions_validation.jsonl",
+            "model.safetensors",
+        ):
+            assert (run / output).is_file(), (name, output)
+        config = json.loads((run / "run_config.json").read_text())
+        alpha, seed = (part.split("=")[1] for part in name.split(","))
+        assert (config["alpha"], config["seed"], config["demo_train_size"]) == (float(alpha), int(seed), "56")
+        assert config["output_dir"] == str(run)
+    before = mtimes(out)
+
+    assert run_grid.main(args) == dict.fromkeys(RUNS, "skipped")  # started again: nothing reruns
+    assert mtimes(out) == before
+
+    interrupted = out / "alpha=0.2,seed=2"
+    (interrupted / "all_results.json").unlink()  # as if killed before the end
+    (interrupted / "stale.txt").write_text("left by the interrupted run")
+    without_weights = [arg for arg in args if arg != "--save_checkpoints"]
+    assert run_grid.main(without_weights) == {**dict.fromkeys(RUNS, "skipped"), interrupted.name: "finished"}
+    after = mtimes(out)
+    assert after.pop(interrupted.name) > before.pop(interrupted.name) and after == before
+    assert not (interrupted / "stale.txt").exists()  # rerun from scratch
+    assert not list(interrupted.glob("*.safetensors")) and not list(interrupted.glob("checkpoint-*"))
+    assert (interrupted / "predictions_test.jsonl").is_file() and (interrupted / "run.log").stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["alpha=0,seed=2", "alpha=0.2,seed=1"])
+def test_a_grid_run_rerun_directly_gives_the_same_result(grid_runs, tmp_path, name):
+    """A run's record (run_config.json, with the threads it ran on) reproduces it outside Ray, in
+    another process, whichever run a Ray worker did before it."""
+
+    out, _, _ = grid_runs
+    in_grid = json.loads((out / name / "all_results.json").read_text())
+    assert in_grid["environment"]["torch_num_threads"] == 1  # the grid's --cpus_per_trial
+    assert {"torch", "transformers", "datasets"} <= set(in_grid["environment"]["versions"])
+    direct = run_mie.main([str(out / name / "run_config.json"), "--output_dir", str(tmp_path / "direct")])
+    assert direct["environment"] == in_grid["environment"]
+    for key in ("eval_loss", "eval_f1", "test_loss", "test_f1"):
+        assert direct[key] == in_grid[key], key
+    assert (tmp_path / "direct" / "predictions_test.jsonl").read_text() == (
+        out / name / "predictions_test.jsonl"
+    ).read_text()
+
+
+def test_report_tables_bootstrap_and_plot(grid_runs, tmp_path):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+
+    out = grid_runs[0]
+    report = report_mie.main([str(out), "--reference", "alpha=0.2", "--out", str(tmp_path), "--samples", "200"])
+    text = report.read_text()
+    assert "## alpha" in text and "| **0.2** (reference) | 2 |" in text and "\n| 0 | 2 |" in text
+    assert "dev F1 (%)" in text and "test strict F1 (%)" in text and "Warning" not in text
+    assert "![test F1 against alpha](f1_vs_alpha.png)" in text
+    assert (tmp_path / "f1_vs_alpha.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    runs, axes, unfinished = load_runs(out)
+    assert axes == {"alpha": ["0", "0.2"], "seed": ["1", "2"]} and not unfinished
+    [table], _ = build_tables(runs, axes, parse_reference("alpha=0.20", axes), samples=200)
+    other, reference = table.rows
+    assert reference.is_reference and reference.label == "0.2" and other.label == "0"
+    result = other.comparison
+    assert all(map(math.isfinite, (result.low, result.difference, result.high)))
+    assert result.low <= result.difference <= result.high and result.seeds == 2 and result.sentences == 16
+    assert f"| {result.verdict} |" in text and "- alpha=0: test F1 " in text and f": {result.verdict}.\n" in text
+    test_f1 = [run.results["test_f1"] for run in other.runs]
+    assert other.stats["test_f1"][0] == pytest.approx(sum(test_f1) / 2)
+
+
+def test_a_single_seed_shows_its_score_without_a_spread():
+    def row(label, seeds, is_reference=False):
+        runs = [Run(f"{label},seed={seed}", {"seed": str(seed)}, {}) for seed in seeds]
+        return Row(label, runs, {"test_f1": (0.8315, 0.003 if len(seeds) > 1 else 0.0)}, is_reference, note="n/a")
+
+    table = AxisTable("alpha", {}, [row("0.2", [1, 2, 3], is_reference=True), row("0", [1])])
+    reference_line, one_seed_line = markdown_table(table, ["test_f1"]).splitlines()[2:]
+    assert "| 83.15 ± 0.30 |" in reference_line
+    assert "| 83.15 |" in one_seed_line and "±" not in one_seed_line
+
+
+def test_shapley_heatmap_of_a_grid_checkpoint(grid_runs, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib", reason='needs the sweep extra: pip install -e ".[sweep]"')
+
+    checkpoint = grid_runs[0] / "alpha=0.2,seed=1"  # its run_config.json gives the data settings
+    record = shapley_heatmap.main(
+        ["--model_name_or_path", str(checkpoint), "--num_examples", "4", "--out", str(tmp_path)]
+    )
+    assert record["method"] == "exact" and len(record["examples"]) == 4
+    for game in ("context_text", "context_image"):  # the demo model reads images
+        values = np.array(record[game]["values"], dtype=float)
+        assert values.shape == (4, 4) and np.isfinite(values).all()
+        assert (tmp_path / f"shapley_{game}.png").stat().st_size > 0
+    assert json.loads((tmp_path / "shapley_values.json").read_text())["context_text"]["rows"] == "texts"
+
+    larger = shapley_heatmap.main(
+        [
+            "--model_name_or_path",
+            str(checkpoint),
+            "--num_examples",
+            str(MAX_EXACT_PLAYERS + 1),
+            "--out",
+            str(tmp_path / "13"),
+        ]
+    )
+    assert larger["method"] == "cyclic"
+
+    drawn = []  # a figure for publication: the examples' indices, no corpus text
+    monkeypatch.setattr(shapley_heatmap, "heatmap_figure", lambda *args: drawn.append(args[1:3]))
+    shapley_heatmap.main(["--model_name_or_path", str(checkpoint), "--num_examples", "3", "--start", "2",
+                          "--labels", "index", "--out", str(tmp_path / "index")])  # fmt: skip
+    assert drawn and all(rows == columns == ["test #2", "test #3", "test #4"] for rows, columns in drawn)
+
+
+def test_report_names_a_results_file_it_cannot_read(tmp_path):
+    from shapca_training.experiments.report import load_runs
+
+    folder = tmp_path / "grid" / "alpha=0"
+    folder.mkdir(parents=True)
+    (folder / "grid_run.json").write_text(
+        json.dumps({"name": "alpha=0", "axes": {"alpha": ["0"]}, "values": {"alpha": 0}})
+    )
+    (folder / "all_results.json").write_text('{"test_f1": 0.')
+    with pytest.raises(ValueError, match=r"alpha=0/all_results\.json is not valid JSON"):
+        load_runs(tmp_path / "grid")
+
+
+def test_last_error_line_of_a_run_log(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("step 1\nTraceback (most recent call last):\n  File x\nValueError: alpha must be positive\nbye\n")
+    assert last_error_line(log) == "ValueError: alpha must be positive"
+    assert last_error_line(tmp_path / "missing.log") is None
+
+
+def test_a_failed_run_reports_the_reason_from_its_log(ray_session, tmp_path, caplog):
+
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"base_config": str(ROOT / "configs" / "demo.json"), "axes": {"max_length": [4]}}))
+    with caplog.at_level("ERROR", logger="run_grid"):
+        status = run_grid.main([str(grid), "--output_dir", str(tmp_path / "runs"), *TINY])
+    assert status == {"max_length=4": "failed"}
+    assert (
+        "FAILED max_length=4: shapca_training.arguments.UsageError: --max_length 4 cannot hold a word and its context"
+        in caplog.text
+    )
+
+
+@pytest.mark.slow
+def test_a_terminated_grid_stops_its_runs(tmp_path):
+    """SIGTERM to scripts/run_grid.py (a scheduler, `kill`) stops the Ray worker that trains, not only the driver."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("ray", reason='needs the sweep extra: pip install -e ".[sweep]"')
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"base_config": str(ROOT / "configs" / "demo.json"), "axes": {"seed": [1]}}))
+    lock = tmp_path / "runs" / "seed=1" / ".run_mie.lock"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", RAY_worker_niceness="0")
+    command = [sys.executable, "scripts/run_grid.py", str(grid), "--output_dir", str(tmp_path / "runs"), "--num_cpus", "1",
+               "--cache_dir", str(tmp_path / "cache"), "--demo_train_size", "56", "--num_train_epochs", "1000"]  # fmt: skip
+    driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not lock.is_file() and time.time() < deadline and driver.poll() is None:
+            time.sleep(1)
+        assert lock.is_file(), "the run never started"
+        worker = int(lock.read_text().split()[0])
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(timeout=120) != 0
+        assert "Interrupted: 1 run(s) stopped" in driver.stderr.read()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"the Ray worker {worker} still runs after the grid was terminated")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
