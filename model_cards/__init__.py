@@ -132,7 +132,8 @@ def build_model_card(config, training_args, task: str, results: dict, data: dict
     )
     name = training_args.hub_model_id or Path(training_args.output_dir).name
     scores, speed = split_results(results)
-    head = config.head_title + (" with the contrastive loss" if getattr(config, "wordpair_contrastive", False) else "")
+    contrastive = config.head == "word_pair" and config.wordpair_contrastive  # the CRF has no such loss
+    head = config.head_title + (" with the contrastive loss" if contrastive else "")
     card_data = ModelCardData(
         model_name=name,
         library_name="transformers",

@@ -49,10 +49,11 @@ WHITE_OF_MODE = {
 # model's input (and crop the middle), so a thin strip becomes a huge image first: a 1 x 400,000
 # pixel PNG of 856 bytes, resized to a short side of 224 pixels, would be 224 x 89,600,000 pixels
 # (60 GB). Phone panoramas are about 4:1 to 10:1, the long screenshots of a thread posted on social
-# media up to about 20:1; past that the model's square crop would see a sliver of the picture.
-MAX_ASPECT_RATIO = 20
+# media up to about 20:1. The limit leaves room above those (a corpus's odd banner should not stop
+# a training run) while a resize to 224 pixels stays at most 224 x 11,200 (2.5 M pixels).
+MAX_ASPECT_RATIO = 50
 # Pixels an image may have once resized by its image processor, before the crop (75 MB in 8-bit RGB).
-# Within MAX_ASPECT_RATIO, only an image processor with a short side over 1,100 pixels reaches it.
+# Within MAX_ASPECT_RATIO, only an image processor with a short side over 700 pixels reaches it.
 MAX_RESIZED_PIXELS = 5000 * 5000
 # The short side most image processors resize to (ViT, ResNet, CLIP): the size named in a refusal
 # when the image processor is not known.

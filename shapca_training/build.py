@@ -53,7 +53,11 @@ def encoder_positions(model_args) -> int | None:
         config = AutoConfig.for_model(settings.pop("model_type", "bert"), **settings)
     else:
         return None
-    return getattr(config, "max_position_embeddings", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    # RoBERTa-style encoders number positions after the padding id: two of their table are never used.
+    if positions is not None and "roberta" in getattr(config, "model_type", ""):
+        positions -= config.pad_token_id + 1
+    return positions
 
 
 def check_max_length(model_args, data_args) -> None:

@@ -104,3 +104,14 @@ def test_every_library_module_has_its_rule():
         name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         if name.split(".")[0] in PROJECT and name != "shapca_training":
             assert covers(set(MAY_IMPORT), name), f"{name} has no entry in MAY_IMPORT"
+
+
+def test_every_library_module_imports():
+    # A module no test imports (the stock references' helpers, say) still has to import.
+    import importlib
+    import pkgutil
+
+    for package in ("modeling_shapca", "processing", "shapca_training", "model_cards"):
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+            importlib.import_module(module.name)

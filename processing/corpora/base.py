@@ -185,7 +185,8 @@ def cache_damage(folder: str | os.PathLike) -> str | None:
     `record_cache_checksums` is there with the content it was written with.
 
     Files written there later (the ``cache-*.arrow`` of `datasets.Dataset.map`) are not checked; a
-    folder without the record (written by an older version of this library) cannot be checked.
+    folder without the record (written by an older version of this library) is reported, hence
+    rebuilt once.
     """
     record = Path(folder) / CACHE_CHECKSUMS
     try:

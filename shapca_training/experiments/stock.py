@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from transformers import TrainingArguments
 
-from processing.decoding import IGNORE
+from modeling_shapca.heads import IGNORE_INDEX
 
 
 def encode_tagged(tokenizer, words: list[list[str]], contexts: list[str | None], tags: list[list[int]]):
     """Words, then their context as the second segment (cut first when too long), with each word's tag
-    on its first sub-token and IGNORE elsewhere: the stock recipe's input."""
+    on its first sub-token and IGNORE_INDEX elsewhere: the stock recipe's input."""
     encoded = tokenizer(
         words,
         [(context or "").split() for context in contexts],
@@ -22,7 +22,7 @@ def encode_tagged(tokenizer, words: list[list[str]], contexts: list[str | None],
     for row, row_tags in enumerate(tags):
         seen, labels = set(), []
         for word, segment in zip(encoded.word_ids(row), encoded.sequence_ids(row)):
-            labels.append(row_tags[word] if segment == 0 and word is not None and word not in seen else IGNORE)
+            labels.append(row_tags[word] if segment == 0 and word is not None and word not in seen else IGNORE_INDEX)
             seen.add(word)
         encoded["labels"].append(labels)
     return encoded

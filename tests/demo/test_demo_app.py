@@ -500,7 +500,7 @@ def test_a_thin_strip_is_refused_with_its_size_and_the_limit(app, tmp_path):
     with pytest.raises(
         app.gr.Error,
         match=r"The picture 'strip.png' cannot be read: it is 1 x 400000 pixels, an aspect ratio of 400000:1, "
-        r"over the limit of 20:1 .* it would be 224 x 89600000 pixels",
+        r"over the limit of 50:1 .* it would be 224 x 89600000 pixels",
     ):
         extractor.extract(POST, uploaded(tmp_path, strip), "", None)
 

@@ -72,7 +72,11 @@ def test_ner_card_metadata_text_and_snippet(tmp_path):
         "Computed on Some CPU (cpu, 1 process(es), 2 torch thread(s)) with\ntorch 2.14.1, transformers 5.24.0." in text
     )
     # the model's own settings, not the command line's
-    assert "- head: CRF" in text and "- alpha: 0.3" in text and "- text encoder: bert, 2 layers of 32" in text
+    assert (
+        "- head: CRF tagger (named entities)\n" in text
+        and "- alpha: 0.3" in text
+        and "- text encoder: bert, 2 layers of 32" in text
+    )
     assert "- bridging context: given with the corpus; examples with one: train 56 of 56, validation 16 of 16" in text
     assert "- scheduler: cosine, warmup" in text and "- encoder_learning_rate: " in text
     assert "`demo`: train 56, validation 16, test 16 examples." in text

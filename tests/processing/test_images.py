@@ -45,7 +45,7 @@ def test_a_thin_strip_is_refused_before_it_is_resized(tmp_path, image_processor)
     with pytest.raises(
         ImageReadError,
         match=rf"Cannot read image {path}: it is 1 x 400000 pixels, an aspect ratio of 400000:1, over the limit "
-        r"of 20:1 \(processing.images.MAX_ASPECT_RATIO\); resized by its image processor to a short side of 67 "
+        r"of 50:1 \(processing.images.MAX_ASPECT_RATIO\); resized by its image processor to a short side of 67 "
         r"pixels, it would be 67 x 26800000 pixels\. Crop it",
     ):
         load_image(path, image_processor)
@@ -62,12 +62,12 @@ def test_the_processor_refuses_a_thin_strip_with_a_message(processor):
 
 
 def test_images_up_to_the_aspect_ratio_limit_are_read(image_processor, processor):
-    panorama = Image.new("RGB", (MAX_ASPECT_RATIO * 10, 10), RED)  # 200 x 10: at the limit
-    assert load_image(panorama, image_processor).size == (200, 10)
+    panorama = Image.new("RGB", (MAX_ASPECT_RATIO * 10, 10), RED)  # 500 x 10: at the limit
+    assert load_image(panorama, image_processor).size == (500, 10)
     pixels = processor([["hi"]], context=["x"], images=[panorama])["pixel_values"]
     assert tuple(pixels.shape) == (1, 3, 64, 64)
-    with pytest.raises(ImageReadError, match=r"21 x 1 pixels, an aspect ratio of 21:1, over the limit of 20:1"):
-        load_image(Image.new("RGB", (21, 1)))
+    with pytest.raises(ImageReadError, match=r"51 x 1 pixels, an aspect ratio of 51:1, over the limit of 50:1"):
+        load_image(Image.new("RGB", (51, 1)))
 
 
 def test_an_image_that_the_resize_would_make_too_large_is_refused(image_processor, monkeypatch):
