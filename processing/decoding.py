@@ -213,6 +213,8 @@ def join_windows(
     valid = (ids if ids.dim() == 2 else ids.diagonal(dim1=1, dim2=2)) >= 0  # (R, W): the window's words
     words_read = valid.sum(-1)
     width = int((word_offset + words_read).max()) if len(ids) else 0
+    if ids.dim() == 2:
+        return _join_tag_rows(predictions, sample_mapping, word_offset, valid, examples, width)
     # Each window's words placed at their example positions: (R, N), -1 where the window has none.
     positions = torch.arange(ids.shape[1], device=ids.device)
     margin = torch.minimum(positions, words_read[:, None] - 1 - positions).masked_fill(~valid, -1)
@@ -238,6 +240,28 @@ def join_windows(
         fill = IGNORE_INDEX if key == "ids" else 0
         placed = _place(value, word_offset, valid, width, fill)  # (R + 1, N...) with a last all-`fill` row
         joined[key] = placed[(owner, *_position_grid(placed.shape[1:], len(owner), ids.device))]
+    return joined
+
+
+def _join_tag_rows(predictions, sample_mapping, word_offset, valid, examples: int, width: int) -> dict:
+    """`join_windows` for tag rows ``(R, W)``, in memory linear in the words the windows read (a
+    long text's windows placed in rows as long as the text would take windows x words)."""
+    row, position = valid.nonzero(as_tuple=True)  # every word a window read, in order
+    words_read = valid.sum(-1)
+    margin = torch.minimum(position, words_read[row] - 1 - position)
+    target = sample_mapping[row] * width + word_offset[row] + position  # (example, word), flattened
+    device, windows = valid.device, len(valid)
+    best = torch.full((examples * width,), -1, dtype=margin.dtype, device=device)
+    best.scatter_reduce_(0, target, margin, reduce="amax")
+    candidate = torch.where(margin == best[target], row, windows)
+    owner = torch.full((examples * width,), windows, dtype=row.dtype, device=device)
+    owner.scatter_reduce_(0, target, candidate, reduce="amin")  # ties: the earlier window
+    chosen = row == owner[target]
+    joined = {}
+    for key, value in predictions.items():
+        out = value.new_full((examples * width,), IGNORE_INDEX if key == "ids" else 0)
+        out[target[chosen]] = value[row[chosen], position[chosen]]
+        joined[key] = out.view(examples, width)
     return joined
 
 

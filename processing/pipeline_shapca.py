@@ -302,7 +302,7 @@ class MultimodalExtractionPipeline(ChunkPipeline):
         images the example's ``pixel_values`` and ``image_mask`` once (one row, for every window).
         Sets the example's ``context`` and ``context_source`` (see `resolve_context`)."""
         source = example["image"]
-        picture = None if source is None else load_image(source)
+        picture = None if source is None else load_image(source, self.processor.image_processor)
         image_id = Path(source).name if isinstance(source, (str, os.PathLike)) else None
         example["context"], example["context_source"] = self.resolve_context(example["context"], picture, image_id)
         inputs = self.processor([example["words"]], context=[example["context"]], return_overflowing_tokens=True)
@@ -364,13 +364,9 @@ class MultimodalExtractionPipeline(ChunkPipeline):
         example = windows[0]["example"].example
         predictions = {key: windows[0][key] for key in ("ids", "scores")}
         if len(windows) > 1:  # the windows of a long text, joined: each word from where it has most context
-            rows = {key: [window[key][0] for window in windows] for key in predictions}
+            rows = {key: _stack([window[key][0] for window in windows], key) for key in predictions}
             offsets = torch.tensor([window["word_offset"] for window in windows])
-            if rows["ids"][0].dim() == 1:
-                predictions = join_tag_windows(rows["ids"], rows["scores"], offsets)
-            else:  # grids: a text's grid has a cell per pair of its words whatever the join
-                rows = {key: _stack(value, key) for key, value in rows.items()}
-                predictions = join_windows(rows, torch.zeros_like(offsets), offsets)
+            predictions = join_windows(rows, torch.zeros_like(offsets), offsets)
         config = self.model.config
         (found,) = structures_from_predictions(predictions, config.id2label, config.head)
         entities = [self._entity(example, entity) for entity in found["entities"]]
@@ -387,32 +383,6 @@ class MultimodalExtractionPipeline(ChunkPipeline):
     def save_pretrained(self, save_directory, **kwargs):
         """Save the model and the processor with this pipeline's code: a self-contained checkpoint."""
         save_checkpoint(self.model, self.processor, save_directory, **kwargs)
-
-
-def join_tag_windows(ids: list[torch.Tensor], scores: list[torch.Tensor], word_offset: torch.Tensor) -> dict:
-    """`processing.decoding.join_windows` for the tag rows ``(W,)`` of one text's windows (-100 after
-    each window's words), in memory linear in the words the windows read: `join_windows` places
-    every window in a row as long as the text (windows x words: gigabytes for a book).
-
-    Each word is taken from the window in which it is farthest from a window edge (ties: the
-    earlier window). Returns ``{"ids": (1, N), "scores": (1, N)}``, -100 and 0 on a word no window read.
-    """
-    counts = torch.stack([(row >= 0).sum() for row in ids])  # the words each window read
-    flat_ids = torch.cat([*(row[:count] for row, count in zip(ids, counts)), ids[0].new_tensor([IGNORE_INDEX])])
-    flat_scores = torch.cat([*(row[:count] for row, count in zip(scores, counts)), scores[0].new_zeros(1)])
-    read = len(flat_ids) - 1  # the last element: what a word no window read gets
-    window = torch.repeat_interleave(torch.arange(len(ids)), counts)
-    position = torch.arange(read) - (torch.cumsum(counts, 0) - counts)[window]
-    margin = torch.minimum(position, counts[window] - 1 - position)
-    target = word_offset[window] + position
-    width = int(target.max()) + 1
-    best = torch.full((width,), -1, dtype=margin.dtype).scatter_reduce(0, target, margin, reduce="amax")
-    candidate = torch.where(margin == best[target], window, len(ids))
-    owner = torch.full((width,), len(ids), dtype=window.dtype).scatter_reduce(0, target, candidate, reduce="amin")
-    chosen = window == owner[target]
-    pick = torch.full((width,), read, dtype=torch.long)
-    pick[target[chosen]] = torch.arange(read)[chosen]
-    return {"ids": flat_ids[pick][None], "scores": flat_scores[pick][None]}
 
 
 def _stack(rows: list[torch.Tensor], key: str) -> torch.Tensor:

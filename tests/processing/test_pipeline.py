@@ -14,7 +14,7 @@ import processing  # noqa: F401  (registers the tasks)
 
 run_mie = load_script("run_mie.py")
 from processing.decoding import join_windows
-from processing.pipeline_shapca import examples_from_inputs, join_tag_windows, join_words, split_words
+from processing.pipeline_shapca import examples_from_inputs, join_words, split_words
 
 
 def red_disc(path=None):
@@ -155,33 +155,41 @@ def test_a_long_text_goes_through_the_model_batch_size_windows_at_a_time(ner_che
     assert counter.rows == [windows + 2] and batch[1] == entities
 
 
-def test_tag_windows_join_as_join_windows_joins_them():
-    """The pipeline's join of a long text's tag windows (memory linear in the words read) picks what
-    `join_windows` (windows x words) picks: each word from the window where it is farthest from an edge."""
+def test_the_tag_join_picks_what_the_grid_join_picks_on_its_diagonal():
+    """`join_windows` joins tag rows in memory linear in the words read, and grids by placing every
+    window in a text-wide grid; both follow one rule (each word from the window where it is farthest
+    from an edge, ties to the earlier window): the tags it picks are the grid join's diagonal."""
     generator = torch.Generator().manual_seed(0)
 
     def draw(low, high):
         return int(torch.randint(low, high + 1, (1,), generator=generator))
 
     for _ in range(100):
-        words, size = draw(1, 60), draw(1, 8)
-        offsets, counts, start = [], [], 0
-        while True:  # windows of 1 to `size` words, each overlapping or meeting the one before
-            offsets.append(start)
-            counts.append(min(draw(1, size), words - start))
-            if start + counts[-1] >= words:
-                break
-            start += draw(1, counts[-1])
+        size = draw(1, 8)
+        mapping, offsets, counts = [], [], []
+        for example in range(2):  # two texts in one batch of windows
+            words, start = draw(1, 30), 0
+            while True:  # windows of 1 to `size` words, each overlapping or meeting the one before
+                mapping.append(example)
+                offsets.append(start)
+                counts.append(min(draw(1, size), words - start))
+                if start + counts[-1] >= words:
+                    break
+                start += draw(1, counts[-1])
         width = size + draw(0, 2)  # the batch's padding
         ids = torch.full((len(offsets), width), -100)
         scores = torch.zeros(len(offsets), width)
         for row, count in enumerate(counts):
             ids[row, :count] = torch.randint(0, 5, (count,), generator=generator)
             scores[row, :count] = torch.rand(count, generator=generator)
-        offsets = torch.tensor(offsets)
-        expected = join_windows({"ids": ids, "scores": scores}, torch.zeros_like(offsets), offsets)
-        joined = join_tag_windows(list(ids), list(scores), offsets)
-        assert torch.equal(joined["ids"], expected["ids"]) and torch.equal(joined["scores"], expected["scores"])
+        grid_ids, grid_scores = torch.full((len(offsets), width, width), -100), torch.zeros(len(offsets), width, width)
+        grid_ids.diagonal(dim1=1, dim2=2).copy_(ids)
+        grid_scores.diagonal(dim1=1, dim2=2).copy_(scores)
+        mapping, offsets = torch.tensor(mapping), torch.tensor(offsets)
+        grids = join_windows({"ids": grid_ids, "scores": grid_scores}, mapping, offsets)
+        joined = join_windows({"ids": ids, "scores": scores}, mapping, offsets)
+        assert torch.equal(joined["ids"], grids["ids"].diagonal(dim1=1, dim2=2))
+        assert torch.equal(joined["scores"], grids["scores"].diagonal(dim1=1, dim2=2))
 
 
 def test_max_text_words_refuses_a_longer_text_before_any_work(ner_checkpoint):
