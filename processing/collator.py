@@ -47,8 +47,8 @@ class ShapCADataCollator:
     def load(self, path: str | None) -> Image.Image | None:
         if path is None:
             return None
-        try:
-            return load_image(path)
+        try:  # checked for the processor's resize here, on the file's header: named, and under the policy
+            return load_image(path, self.processor.image_processor)
         except ImageReadError as error:
             if self.missing_image == "error":
                 raise ImageReadError(f"{error} Or pass missing_image='skip' to use no image for it.") from error

@@ -130,3 +130,21 @@ def test_the_size_is_checked_as_the_photo_will_be_read(tmp_path, image_processor
     monkeypatch.setattr(images, "MAX_RESIZED_PIXELS", 8000)
     with pytest.raises(ImageReadError, match=r"it is 20 x 40 pixels; .* it would be 67 x 134 pixels"):
         load_image(path, image_processor)
+
+
+def test_the_collator_checks_the_resize_on_the_file_under_its_policy(tmp_path, processor, monkeypatch, caplog):
+    """A training image too large once resized is named by its path, and `missing_image="skip"`
+    reads its example without it, as for any image that cannot be read."""
+    from processing import ShapCADataCollator
+
+    monkeypatch.setattr(images, "MAX_RESIZED_PIXELS", 100 * 67)
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (40, 20)).save(path)
+    rows = [{"words": ["hi"], "context": None, "image": str(path)}]
+    with pytest.raises(
+        ImageReadError, match=rf"Cannot read image {path}: it is 40 x 20 pixels; .* missing_image='skip'"
+    ):
+        ShapCADataCollator(processor)(rows)
+    with caplog.at_level("WARNING"):
+        batch = ShapCADataCollator(processor, missing_image="skip")(rows)
+    assert batch["image_mask"].tolist() == [0] and str(path) in caplog.text
