@@ -144,9 +144,7 @@ def fingerprint_files(paths: Sequence[str | os.PathLike]) -> str:
     for path in sorted(str(p) for p in paths):
         digest.update(f"{path}\0".encode())
         if os.path.isfile(path):
-            with open(path, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
+            hash_file(digest, path)
         elif os.path.isdir(path):
             for entry in sorted(os.scandir(path), key=lambda entry: entry.name):
                 stat = entry.stat()
@@ -160,12 +158,16 @@ def fingerprint_files(paths: Sequence[str | os.PathLike]) -> str:
 CACHE_CHECKSUMS = "shapca_checksums.json"
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+def hash_file(digest, path: str | os.PathLike):
+    """``digest`` updated with the content of the file at ``path``, read a megabyte at a time."""
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return hash_file(hashlib.sha256(), path).hexdigest()
 
 
 def record_cache_checksums(folder: str | os.PathLike) -> None:
