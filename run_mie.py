@@ -66,7 +66,9 @@ def resume_checkpoint(training_args) -> str | None:
     if not complete:
         logger.warning("No complete checkpoint in %s: training from the start.", training_args.output_dir)
         return None
-    return str(max(complete, key=lambda path: int(path.name.split("-")[-1])))
+    last = max(complete, key=lambda path: int(path.name.split("-")[-1]))
+    logger.info("Going on from the last complete checkpoint, %s.", last)
+    return str(last)
 
 
 # -- runs ---------------------------------------------------------------------------------------

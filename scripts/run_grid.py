@@ -10,8 +10,9 @@
 Each run writes what run_mie.py writes (``all_results.json``, ``predictions_*.jsonl``, model card)
 into ``<output_dir>/<axis values>`` (e.g. ``runs/grid/alpha=0.2,seed=1``), with its config
 (``run_config.json``) and its log (``run.log``); its weights are deleted at the end unless
-``--save_checkpoints``. Started again, the grid skips the finished runs and reruns the others
-from scratch. The grid file format is described in ``shapca_training/experiments/grid.py``; ``run_mie.py`` flags
+``--save_checkpoints``. Started again, the grid skips the finished runs; an interrupted run goes
+on from its last checkpoint (an epoch's, as ``run_mie.py --resume_from_checkpoint true`` does), or
+from scratch when the grid now gives it another config. The grid file format is described in ``shapca_training/experiments/grid.py``; ``run_mie.py`` flags
 after the grid file override its fixed flags (data paths, the encoder), not its axes.
 
 Ray starts on this machine by default (one run per ``--cpus_per_trial`` cores, or per

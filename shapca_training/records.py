@@ -10,6 +10,7 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 from pathlib import Path
 
 import torch
@@ -37,7 +38,7 @@ def write_jsonl(path: Path, records) -> None:
 
 def run_environment(training_args) -> dict:
     """What a run's numbers depend on besides its config and seed: the device, torch's CPU threads
-    (they set the order of floating-point sums) and the library versions. Saved in
+    (they set the order of floating-point sums), the library versions and this library's commit. Saved in
     ``all_results.json`` under ``"environment"``."""
     device = training_args.device
     return {
@@ -48,7 +49,24 @@ def run_environment(training_args) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": {name: package_version(name) for name in ENVIRONMENT_PACKAGES},
+        "code": code_version(),
     }
+
+
+def code_version() -> dict | None:
+    """The git commit of this library's checkout, and whether its tracked files were changed since
+    (``{"commit": ..., "modified": bool}``); None outside a git checkout (an installed wheel)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=10).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        modified = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "modified": modified}
 
 
 def package_version(name: str) -> str | None:

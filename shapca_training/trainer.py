@@ -7,13 +7,15 @@ import contextlib
 import dataclasses
 import errno
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 
 import torch
 from torch.utils.data import SequentialSampler
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from model_cards import build_model_card
 from modeling_shapca import ShapCAInputs
@@ -22,10 +24,13 @@ from processing.decoding import join_windows, predictions_from_logits
 from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
 from shapca_training.records import read_results, write_text_atomic
 
+logger = logging.getLogger(__name__)
 LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
 # Below this much free space, a failed write is taken for a full disk (a checkpoint is larger).
 FULL_DISK_BYTES = 64 * 2**20
 MODEL_INPUTS = {*ShapCAInputs.__annotations__, "labels"}
+# Per process, beside the Trainer's own rng_state_<i>.pth of the checkpoint.
+SHAPLEY_ORDERS_FILE = "shapley_orders_{}.pt"
 
 
 def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
@@ -39,6 +44,29 @@ def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
     for _ in range(tensor.dim() - 1):
         padding = [0, size - tensor.shape[-1 - len(padding) // 2]] + padding
     return torch.nn.functional.pad(tensor, padding, value=IGNORE_INDEX)
+
+
+def orders_owner(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The module that draws the alignment games' random orders (``shapley_generator``), if any."""
+    return next((module for module in model.modules() if hasattr(module, "shapley_generator")), None)
+
+
+class SaveShapleyOrders(TrainerCallback):
+    """Saves the state of the generator of the alignment games' orders with every checkpoint.
+
+    The model draws the orders from its own generator (so a forward pass leaves torch's random
+    stream alone), and the Trainer's RNG files hold only the global streams: without this file a
+    resumed run would draw the first epoch's orders again, not those the run stopped at.
+    """
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        owner = orders_owner(model) if model is not None else None
+        if owner is not None:
+            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            torch.save(
+                owner.shapley_generator(args.device).get_state(),
+                folder / SHAPLEY_ORDERS_FILE.format(args.process_index),
+            )
 
 
 class MIETrainer(Trainer):
@@ -56,6 +84,8 @@ class MIETrainer(Trainer):
       ``prediction_width`` so that batches concatenate), or the relation mass of the given pair; the gold
       is the file's own, the ``gold_*`` columns of the batch. `compute_metrics` turns both into
       scores.
+    - A checkpoint holds the state of the alignment games' order generator (`SaveShapleyOrders`): a
+      resumed run draws the orders the uninterrupted run would have drawn.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
       the model card (`model_cards.build_model_card`) is written from the model's config, the
       data the run read and its results. Results files are written whole (temporary file, then rename).
@@ -72,12 +102,19 @@ class MIETrainer(Trainer):
         self.run_record = run_record
         self.prediction_width = prediction_width
         self._loss_parts: dict[str, list[float]] = {}
+        self.add_callback(SaveShapleyOrders())
 
-    def train(self, *args, **kwargs):
-        """`Trainer.train`, with a full disk said as such: torch's checkpoint writer reports it as
-        "iostream error" or "unexpected pos", naming neither the disk nor the folder."""
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        """`Trainer.train`, going on with the checkpoint's alignment orders when resuming, and with
+        a full disk said as such: torch's checkpoint writer reports it as "iostream error" or
+        "unexpected pos", naming neither the disk nor the folder."""
+        checkpoint = (
+            get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+        )
+        if checkpoint:
+            self._restore_shapley_orders(Path(checkpoint))
         try:
-            return super().train(*args, **kwargs)
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         except (OSError, RuntimeError) as error:
             free = shutil.disk_usage(self.args.output_dir).free if os.path.isdir(self.args.output_dir) else None
             if free is None or free >= FULL_DISK_BYTES:
@@ -88,6 +125,18 @@ class MIETrainer(Trainer):
                 f"the writer said: {str(error).strip().splitlines()[-1]}). Free some space (or give another "
                 "--output_dir), then go on from the last whole checkpoint with --resume_from_checkpoint true.",
             ) from error
+
+    def _restore_shapley_orders(self, checkpoint: Path) -> None:
+        owner = orders_owner(self.model)
+        path = checkpoint / SHAPLEY_ORDERS_FILE.format(self.args.process_index)
+        if owner is None:
+            return
+        if not path.is_file():  # a checkpoint of an older version, or one a kill tore
+            logger.warning(
+                "%s has no %s: the alignment games' orders start again from the seed.", checkpoint, path.name
+            )
+            return
+        owner.shapley_generator(self.args.device).set_state(torch.load(path, weights_only=True))
 
     def create_optimizer(self, model=None):
         if self.optimizer is None:

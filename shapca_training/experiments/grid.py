@@ -18,7 +18,9 @@ a grid). Paths are relative to the working directory, as in the configs.
 Each run lives in ``<output_dir>/<name>``, its name made of its axis values
 (``alpha=0.2,seed=1``), so that the grid started again finds it. A run is finished once its
 ``all_results.json`` exists (``run_mie.py`` writes it after training and testing); a folder
-without it is an interrupted run, which is removed and run again from scratch.
+without it is an interrupted run. It goes on from its last checkpoint when the grid gives it the
+config it was started with (its ``run_config.json``); with another config it is removed and run
+again from scratch.
 """
 
 from __future__ import annotations
@@ -239,28 +241,38 @@ def run_config(run: GridRun, folder: Path) -> dict:
 
 
 def config_changed(run: GridRun, folder: Path) -> bool:
-    """True when a finished run was made with another config than the grid now gives it."""
+    """True when a run was made with another config than the grid now gives it."""
     saved = folder / CONFIG_FILE
     return saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) != run_config(run, folder)
 
 
-def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> Path:
-    """Empty the run's folder (an interrupted run starts again), write its axis values and config.
+def has_checkpoint(folder: Path) -> bool:
+    """True when ``folder`` holds a complete checkpoint (one with its ``trainer_state.json``)."""
+    return any(folder.glob("checkpoint-*/trainer_state.json"))
 
-    Returns the path of the config, the one argument ``run_mie.py`` needs.
+
+def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> tuple[Path, bool]:
+    """Make the run's folder ready, write its axis values and config.
+
+    An interrupted run of the same config that left a checkpoint keeps its folder and goes on
+    from there; any other folder the grid made is emptied and the run starts from scratch.
+    Returns the path of the config (the one argument ``run_mie.py`` needs) and whether the run
+    resumes.
     """
     if folder.exists():
         if not (folder / RUN_FILE).is_file() and any(folder.iterdir()):
             raise FileExistsError(
                 f"{folder} exists and was not made by scripts/run_grid.py; move it or pick another --output_dir."
             )
+        if has_checkpoint(folder) and not config_changed(run, folder):
+            return folder / CONFIG_FILE, True
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     record = {"name": run.name, "values": run.values, "axes": axis_labels(grid), "grid": grid["path"]}
     (folder / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     config_path = folder / CONFIG_FILE
     config_path.write_text(json.dumps(run_config(run, folder), indent=2) + "\n", encoding="utf-8")
-    return config_path
+    return config_path, False
 
 
 def remove_checkpoints(folder: Path) -> None:

@@ -40,14 +40,16 @@ def output_to(path: Path):
             os.close(copy)
 
 
-def train_one(script: str, config_path: str, workdir: str, save_checkpoints: bool) -> dict:
+def train_one(script: str, config_path: str, workdir: str, save_checkpoints: bool, resume: bool = False) -> dict:
     """One run, inside a Ray worker: ``main([config])`` of the ``run_mie.py`` at ``script``, from
-    the launch directory, logged to a file."""
+    the launch directory, logged to a file (appended to, when the run resumes from its last
+    checkpoint)."""
     os.chdir(workdir)  # the configs' relative paths (data/...) are relative to where the grid was started
     folder = Path(config_path).parent
+    arguments = [config_path, "--resume_from_checkpoint", "true"] if resume else [config_path]
     with output_to(folder / LOG_FILE):
         try:
-            results = runpy.run_path(script, run_name="run_mie")["main"]([config_path])
+            results = runpy.run_path(script, run_name="run_mie")["main"](arguments)
         except BaseException:
             traceback.print_exc()  # into the run's log; Ray hands the error to the driver too
             raise
@@ -83,8 +85,10 @@ def run_on_ray(ray, script: Path, todo: list, grid: dict, output_dir: Path, args
     pending, status = {}, {}
     try:
         for run in todo:
-            config_path = prepare_run_folder(run, output_dir / run.name, grid)
-            pending[task.remote(str(script), str(config_path), os.getcwd(), args.save_checkpoints)] = run
+            config_path, resume = prepare_run_folder(run, output_dir / run.name, grid)
+            if resume:
+                logger.info("%s was interrupted: it goes on from its last checkpoint.", run.name)
+            pending[task.remote(str(script), str(config_path), os.getcwd(), args.save_checkpoints, resume)] = run
         _wait_for_runs(ray, pending, status, output_dir)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see main): stop the runs, even on a cluster that stays up
         for reference in pending:

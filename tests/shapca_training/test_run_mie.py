@@ -164,6 +164,12 @@ def test_the_environment_is_recorded_and_the_thread_count_holds_for_the_run_only
     assert environment == results["environment"]
     assert environment["torch_num_threads"] == 1 and environment["device"] == "cpu"
     assert environment["versions"]["torch"] == torch.__version__.split("+")[0]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=ROOT, capture_output=True, text=True)
+    if head.returncode == 0:  # the commit of the code that made the figures (CI runs a clone)
+        assert environment["code"]["commit"] == head.stdout.strip()
+        assert isinstance(environment["code"]["modified"], bool)
+    else:
+        assert environment["code"] is None
     assert torch.get_num_threads() == before  # the caller's process goes on with its own setting
     with pytest.raises(ValueError, match="torch_num_threads"):
         run_mie.parse_arguments(["configs/demo.json", "--torch_num_threads", "0"])
@@ -202,6 +208,16 @@ def test_two_process_launch_stopped_by_sigterm_resumes_to_the_end(tmp_path):
     assert "test_f1" in results and results["epoch"] == 3
 
 
+def loss_history(output_dir):
+    """The logged losses (with their parts) of the last checkpoint of a run, step by step."""
+    states = output_dir.glob("checkpoint-*/trainer_state.json")
+    last = max(states, key=lambda path: int(path.parent.name.split("-")[-1]))
+    history = json.loads(last.read_text())["log_history"]
+    history = [{key: value for key, value in entry.items() if "loss" in key} for entry in history]
+    assert any("loss_semantic" in entry for entry in history), "no alignment loss was logged"
+    return history
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     """SIGKILL after the first checkpoint, then --resume_from_checkpoint true: the same test F1 and
@@ -209,7 +225,8 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
 
     def arguments(out):
         return [str(ROOT / "configs" / "demo.json"), "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
-                *SMALL, "--num_train_epochs", "4", "--save_total_limit", "10", "--disable_tqdm", "true"]  # fmt: skip
+                *SMALL, "--num_train_epochs", "4", "--save_total_limit", "10", "--disable_tqdm", "true",
+                "--logging_steps", "1"]  # fmt: skip
 
     reference = run_mie.main(arguments(tmp_path / "reference"))
     out = tmp_path / "killed"
@@ -228,6 +245,9 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
 
     resumed = run_mie.main([*arguments(out), "--resume_from_checkpoint", "true"])
     assert resumed["test_f1"] == reference["test_f1"] and resumed["eval_f1"] == reference["eval_f1"]
+    # The losses step by step, the alignment's included: the resumed run drew the same random
+    # orders of the Shapley games as the uninterrupted one (they differ if it starts them again).
+    assert loss_history(out) == loss_history(tmp_path / "reference")
     for split in ("test", "validation"):
         name = f"predictions_{split}.jsonl"
         assert (out / name).read_text() == (tmp_path / "reference" / name).read_text()

@@ -365,16 +365,32 @@ def test_grid_runs_every_combination_then_resumes(grid_runs):
     assert run_grid.main(args) == dict.fromkeys(RUNS, "skipped")  # started again: nothing reruns
     assert mtimes(out) == before
 
+    # Killed before the end: the run goes on from its last checkpoint (here the last epoch's, so
+    # no step is trained again), in its own folder.
     interrupted = out / "alpha=0.2,seed=2"
-    (interrupted / "all_results.json").unlink()  # as if killed before the end
+    (interrupted / "all_results.json").unlink()
     (interrupted / "stale.txt").write_text("left by the interrupted run")
+    [checkpoint] = interrupted.glob("checkpoint-*")
+    # Interrupted with another config than the grid now gives it: from scratch.
+    changed = out / "alpha=0,seed=1"
+    (changed / "all_results.json").unlink()
+    (changed / "stale.txt").write_text("left by a run of another config")
+    config = json.loads((changed / "run_config.json").read_text())
+    (changed / "run_config.json").write_text(json.dumps({**config, "demo_train_size": "40"}))
     without_weights = [arg for arg in args if arg != "--save_checkpoints"]
-    assert run_grid.main(without_weights) == {**dict.fromkeys(RUNS, "skipped"), interrupted.name: "finished"}
+    again = {interrupted.name: "finished", changed.name: "finished"}
+    assert run_grid.main(without_weights) == {**dict.fromkeys(RUNS, "skipped"), **again}
     after = mtimes(out)
-    assert after.pop(interrupted.name) > before.pop(interrupted.name) and after == before
-    assert not (interrupted / "stale.txt").exists()  # rerun from scratch
-    assert not list(interrupted.glob("*.safetensors")) and not list(interrupted.glob("checkpoint-*"))
-    assert (interrupted / "predictions_test.jsonl").is_file() and (interrupted / "run.log").stat().st_size > 0
+    for name in again:
+        assert after.pop(name) > before.pop(name)
+    assert after == before
+    assert (interrupted / "stale.txt").exists() and not (changed / "stale.txt").exists()
+    assert f"Going on from the last complete checkpoint, {checkpoint}." in (interrupted / "run.log").read_text()
+    assert "Going on from" not in (changed / "run.log").read_text()
+    assert json.loads((changed / "run_config.json").read_text())["demo_train_size"] == "56"
+    for run in again:
+        assert not list((out / run).glob("*.safetensors")) and not list((out / run).glob("checkpoint-*"))
+        assert (out / run / "predictions_test.jsonl").is_file()
 
 
 @pytest.mark.slow
