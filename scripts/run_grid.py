@@ -80,9 +80,8 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     grid = override_flags(load_grid(args.grid), args.overrides)
     # Each run computes with the cores it is given, and its run_config.json says so: rerun directly,
     # it uses the same number of threads, hence sums in the same order (see the README).
-    if (
-        "torch_num_threads" not in grid["base"] and "torch_num_threads" not in grid["axes"][0]
-    ):  # a choice already made stays
+    variant_flags = {flag for flags in grid["variants"].values() for flag in flags}
+    if "torch_num_threads" not in {*grid["base"], *grid["axes"][0], *variant_flags}:  # a choice already made stays
         grid["flags"].setdefault("torch_num_threads", max(1, int(args.cpus_per_trial)))
     check_flags(grid, run_mie_flags())
     runs = select_runs(expand_grid(grid), args.only)

@@ -15,6 +15,13 @@ flag or an axis. ``axes`` may also be a list of such objects, all naming the sam
 are then the union of their combinations (one-at-a-time sweeps, or a text-only setting next to
 a grid). Paths are relative to the working directory, as in the configs.
 
+An ablation changes several flags at once, or different flags from one row to the next. Give it
+a name under ``variants`` and make ``variant`` an axis: a variant's flags override the fixed
+flags, and its name is the run's value on that axis (``variant=no_alignment,seed=1``)::
+
+    "variants": {"shapca": {}, "no_alignment": {"alpha": 0, "beta": 0}},
+    "axes": [{"variant": ["shapca"], "seed": [1, 2, 3]}, {"variant": ["no_alignment"], "seed": [1, 2]}]
+
 Each run lives in ``<output_dir>/<name>``, its name made of its axis values
 (``alpha=0.2,seed=1``), so that the grid started again finds it. A run is finished once its
 ``all_results.json`` exists (``run_mie.py`` writes it after training and testing); a folder
@@ -37,7 +44,8 @@ RESULTS_FILE = "all_results.json"
 RUN_FILE = "grid_run.json"  # the run's axis values (and the grid's), written before the run starts
 CONFIG_FILE = "run_config.json"  # the run's run_mie.py config: `python run_mie.py <run>/run_config.json`
 LOG_FILE = "run.log"
-GRID_KEYS = ("description", "base_config", "flags", "axes")
+GRID_KEYS = ("description", "base_config", "flags", "variants", "axes")
+VARIANT_AXIS = "variant"  # the axis whose values name sets of flags (the grid's "variants")
 RESERVED_FLAGS = {
     "output_dir": "the grid gives every run its own folder",
     "seeds": "make `seed` an axis instead",
@@ -73,6 +81,8 @@ def load_grid(path: str | Path) -> dict:
         for axis, values in axes.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"{path}: axis {axis!r} needs a non-empty list of values, got {values!r}.")
+    variants = grid.get("variants", {})
+    check_variants(path, variants, products)
     from shapca_training.arguments import (
         read_config_file,  # the run_mie.py config reader: broken JSON and bad keys named
     )
@@ -82,8 +92,25 @@ def load_grid(path: str | Path) -> dict:
         "base_config": grid["base_config"],
         "base": read_config_file(grid["base_config"]),  # read once, here
         "flags": grid.get("flags", {}),
+        "variants": variants,
         "axes": products,
     }
+
+
+def check_variants(path: Path, variants: dict, products: list[dict]) -> None:
+    """``variants`` is ``{name: {flag: value}}``, and the ``variant`` axis names only those, while the
+    other axes set flags no variant sets (a run's flags would otherwise depend on their order)."""
+    if not isinstance(variants, dict) or not all(isinstance(flags, dict) for flags in variants.values()):
+        raise ValueError(f'{path}: "variants" must be an object {{name: {{flag: value}}}}, got {variants!r}.')
+    named = {name for axes in products for name in axes.get(VARIANT_AXIS, [])}
+    if (VARIANT_AXIS in products[0]) != bool(variants):
+        raise ValueError(f'{path}: "variants" and the {VARIANT_AXIS!r} axis go together: give both or neither.')
+    unknown = sorted(map(str, named - set(variants)))
+    if unknown:
+        raise ValueError(f"{path}: the {VARIANT_AXIS!r} axis names {unknown}; the variants are {sorted(variants)}.")
+    shared = sorted({flag for flags in variants.values() for flag in flags} & set(products[0]))
+    if shared:
+        raise ValueError(f"{path}: {shared} set by a variant and an axis at once; keep each flag in one place.")
 
 
 def parse_overrides(args: list[str]) -> dict:
@@ -103,17 +130,20 @@ def parse_overrides(args: list[str]) -> dict:
 
 
 def override_flags(grid: dict, overrides: dict) -> dict:
-    """The grid with ``overrides`` on top of its fixed flags (an axis cannot be overridden)."""
-    on_axes = sorted(set(overrides) & set(grid["axes"][0]))
+    """The grid with ``overrides`` on top of its fixed flags (an axis or a variant's flag cannot be
+    overridden)."""
+    varied = {*grid["axes"][0], *(flag for flags in grid["variants"].values() for flag in flags)}
+    on_axes = sorted(set(overrides) & varied)
     if on_axes:
-        raise ValueError(f"{on_axes} {'is an axis' if len(on_axes) == 1 else 'are axes'} of {grid['path']}; "
+        raise ValueError(f"{on_axes} {'varies' if len(on_axes) == 1 else 'vary'} in {grid['path']} (axes, variants); "
                          "change the grid file to change the values.")  # fmt: skip
     return {**grid, "flags": {**grid["flags"], **overrides}}
 
 
 def check_flags(grid: dict, valid_flags: set[str]) -> None:
     """Refuse fixed flags and axes that ``run_mie.py`` does not know, with the list of those it does."""
-    names = [*grid["flags"], *grid["axes"][0]]
+    variant_flags = [flag for flags in grid["variants"].values() for flag in flags]
+    names = [*grid["flags"], *(axis for axis in grid["axes"][0] if axis != VARIANT_AXIS), *variant_flags]
     for name in names:
         if name in RESERVED_FLAGS:
             raise ValueError(f"{grid['path']}: {name!r} cannot be set in a grid: {RESERVED_FLAGS[name]}.")
@@ -195,7 +225,9 @@ def expand_grid(grid: dict) -> list[GridRun]:
             if name in runs and runs[name].values != values:
                 raise ValueError(f"{grid['path']}: {runs[name].values} and {values} both give the run name "
                                  f"{name!r}; make the values differ in their file names.")  # fmt: skip
-            runs.setdefault(name, GridRun(name, values, {**base, **grid["flags"], **values}))
+            flags = {**grid["flags"], **grid["variants"].get(values.get(VARIANT_AXIS), {})}
+            on_axes = {axis: value for axis, value in values.items() if axis != VARIANT_AXIS}
+            runs.setdefault(name, GridRun(name, values, {**base, **flags, **on_axes}))
     return list(runs.values())
 
 

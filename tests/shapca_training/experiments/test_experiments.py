@@ -17,6 +17,7 @@ from shapca_metrics import load_metric
 from shapca_training.experiments.grid import (
     RESULTS_FILE,
     RUN_FILE,
+    VARIANT_AXIS,
     check_flags,
     expand_grid,
     last_error_line,
@@ -77,9 +78,46 @@ def test_every_grid_file_expands_to_run_mie_flags(grid_file, valid_flags, monkey
     runs = expand_grid(grid)
     assert len({run.name for run in runs}) == len(runs) > 1
     for run in runs:
-        assert run.values.items() <= run.config.items() and "output_dir" not in run.values
+        flags = {axis: value for axis, value in run.values.items() if axis != VARIANT_AXIS}
+        assert flags.items() <= run.config.items() and "output_dir" not in run.values
+        assert grid["variants"].get(run.values.get(VARIANT_AXIS), {}).items() <= run.config.items()
     if grid_file.stem == "grid_alpha_beta":  # Figure 3: two one-at-a-time sweeps through alpha=0.2, beta=0.4
         assert len(runs) == 11 * 3 and sum(run.name.startswith("alpha=0.2,beta=0.4,") for run in runs) == 3
+    if grid_file.stem == "grid_jmere_ablations":  # Table 2: Shap-CA over three seeds, each part out over two
+        assert len(runs) == 3 + 5 * 2 and runs[0].name == "variant=shapca,seed=1"
+        text_only = next(run for run in runs if run.name == "variant=text_only,seed=2")
+        assert text_only.config["use_context"] is False and text_only.config["seed"] == 2
+
+
+def test_variants_name_sets_of_flags(tmp_path, valid_flags):
+    variants = {"full": {}, "no_alignment": {"alpha": 0, "beta": 0}, "infonce": {"alignment_loss": "infonce"}}
+    axes = [{"variant": ["full"], "seed": [1, 2]}, {"variant": ["no_alignment", "infonce"], "seed": [1]}]
+    grid = load_grid(write_grid(tmp_path / "g.json", flags={"alpha": 0.3}, variants=variants, axes=axes))
+    check_flags(grid, valid_flags)
+    runs = {run.name: run.config for run in expand_grid(grid)}
+    assert list(runs) == ["variant=full,seed=1", "variant=full,seed=2", "variant=no_alignment,seed=1",
+                          "variant=infonce,seed=1"]  # fmt: skip
+    assert runs["variant=full,seed=2"]["alpha"] == 0.3 and runs["variant=full,seed=2"]["seed"] == 2
+    assert (runs["variant=no_alignment,seed=1"]["alpha"], runs["variant=no_alignment,seed=1"]["beta"]) == (0, 0)
+    assert (
+        runs["variant=infonce,seed=1"]["alignment_loss"] == "infonce" and runs["variant=infonce,seed=1"]["alpha"] == 0.3
+    )
+    assert all("variant" not in config for config in runs.values())  # not a run_mie.py flag
+    assert [run.name for run in select_runs(expand_grid(grid), "variant=infonce")] == ["variant=infonce,seed=1"]
+
+    def refused(match, **grid_fields):
+        with pytest.raises(ValueError, match=match):
+            check_flags(load_grid(write_grid(tmp_path / "bad.json", **grid_fields)), valid_flags)
+
+    refused(r"names \['nope'\]; the variants are \['full'", variants={"full": {}}, axes={"variant": ["nope"]})
+    refused("give both or neither", variants={"full": {}}, axes={"seed": [1]})
+    refused("give both or neither", axes={"variant": ["full"]})
+    refused(
+        r"\['alpha'\] set by a variant and an axis", variants={"a": {"alpha": 0}}, axes={"variant": ["a"], "alpha": [1]}
+    )
+    refused(r"\['alpah'\] is not a run_mie.py flag", variants={"a": {"alpah": 0}}, axes={"variant": ["a"]})
+    with pytest.raises(ValueError, match=r"\['beta'\] varies in"):
+        override_flags(grid, {"beta": "1"})
 
 
 def test_grid_errors_say_what_to_fix(tmp_path, valid_flags):
@@ -90,7 +128,7 @@ def test_grid_errors_say_what_to_fix(tmp_path, valid_flags):
         check_flags(load_grid(write_grid(tmp_path / "g.json", axes={"seeds": ["1,2"]})), valid_flags)
     with pytest.raises(ValueError, match="same axes"):
         load_grid(write_grid(tmp_path / "g.json", axes=[{"alpha": [0]}, {"beta": [0]}]))
-    with pytest.raises(ValueError, match="is an axis"):
+    with pytest.raises(ValueError, match="varies in"):
         override_flags(load_grid(write_grid(tmp_path / "g.json", axes={"alpha": [0]})), {"alpha": "1"})
     clash = write_grid(tmp_path / "g.json", axes={"context_files": [["a/c.jsonl"], ["b/c.jsonl"]]})
     with pytest.raises(ValueError, match="both give the run name"):
