@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .wordpair import IGNORE_INDEX, cross_cells, decode_grid, mre_relation_from_sums
+from .wordpair import IGNORE_INDEX, cross_cells, decode_grid, mre_candidate_shares, mre_relation_from_sums
 
 
 def bio_entities(tags: Sequence[str]) -> list[dict]:
@@ -112,7 +112,8 @@ def structures_from_predictions(
 
     Returns:
         One dict per example: ``{"entities": [...]}`` (NER), ``{"entities": [...], "relations": [...]}``
-        (word pairs) or ``{"relation", "score"}`` (a given pair). Scores are the mean probability of
+        (word pairs) or ``{"relation", "score", "label_scores"}`` (a given pair; ``label_scores``: the
+        share of every answer, see `processing.wordpair.mre_candidate_shares`). Scores are the mean probability of
         the labels that make the structure (tags of an entity; grid cells of an entity block, or
         between the spans of a relation).
     """
@@ -124,7 +125,9 @@ def structures_from_predictions(
         results = []
         for mass in arrays["relation_mass"]:
             relation, score = mre_relation_from_sums(mass[:-1], bool(mass[-1]), id2label, none_weight)
-            results.append({"relation": relation, "score": round(score, 4)})
+            shares = mre_candidate_shares(mass[:-1], bool(mass[-1]), id2label)
+            label_scores = {answer: round(share, 4) for answer, share in shares.items()}
+            results.append({"relation": relation, "score": round(score, 4), "label_scores": label_scores})
         return results
     ids, scores = arrays["ids"], arrays.get("scores")
     if num_words is None:

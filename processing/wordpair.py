@@ -153,27 +153,35 @@ def cross_cells(head: Mapping, tail: Mapping) -> tuple[slice, slice, bool]:
     return slice(first["start"], first["end"]), slice(second["start"], second["end"]), forward
 
 
+def mre_candidate_shares(summed: np.ndarray, forward: bool, id2label: Mapping[int, str]) -> dict[str, float]:
+    """The answers for a (head, tail) pair with their share of ``summed``, the per-label sums of
+    ``P^final`` over the cells between the two spans (``forward``: the head comes first): MNRE's
+    ``None`` (the grid's ``none``) and each relation read in the head's direction. The shares do
+    not add up to 1: the other labels (``entity``, the relations read the other way) hold the rest.
+    """
+    summed = np.asarray(summed, dtype=np.float64)
+    total = summed.sum()
+    relation_labels = _relation_labels(id2label.values())
+    masses = {MRE_NO_RELATION: summed[_label_id(id2label, NONE)]}
+    for label_id, label in id2label.items():
+        if label in relation_labels and label.endswith(REVERSED) != forward:
+            masses[label.removesuffix(REVERSED)] = summed[int(label_id)]
+    return {answer: float(mass / total) if total > 0 else 0.0 for answer, mass in masses.items()}
+
+
 def mre_relation_from_sums(
     summed: np.ndarray, forward: bool, id2label: Mapping[int, str], none_weight: float = 1.0
 ) -> tuple[str, float]:
-    """The relation of a (head, tail) pair from ``summed``, the per-label sums of ``P^final``
-    over the cells between the two spans (``forward``: the head comes first).
+    """The relation of a (head, tail) pair from ``summed`` (see `mre_candidate_shares`).
 
-    Returns ``(relation, share)``: the argmax over MNRE's ``None`` (grid ``none``, its sum times
-    ``none_weight``) and the relations read in the head's direction, and its share of the summed
-    probability. ``none_weight`` 1 is the paper's argmax; below 1 a relation wins more often.
+    Returns ``(relation, share)``: the argmax over the answers, ``None``'s share times
+    ``none_weight``, and the chosen answer's share. ``none_weight`` 1 is the paper's argmax;
+    below 1 a relation wins more often.
     """
-    summed = np.asarray(summed, dtype=np.float64)
-    relation_labels = _relation_labels(id2label.values())
-    none_sum = summed[_label_id(id2label, NONE)]
-    candidates = {MRE_NO_RELATION: none_weight * none_sum}
-    for label_id, label in id2label.items():
-        if label in relation_labels and label.endswith(REVERSED) != forward:
-            candidates[label.removesuffix(REVERSED)] = summed[int(label_id)]
-    relation = max(candidates, key=candidates.get)
-    total = summed.sum()
-    share = none_sum if relation == MRE_NO_RELATION else candidates[relation]
-    return relation, float(share / total) if total > 0 else 0.0
+    shares = mre_candidate_shares(summed, forward, id2label)
+    weighted = {**shares, MRE_NO_RELATION: none_weight * shares[MRE_NO_RELATION]}
+    relation = max(weighted, key=weighted.get)
+    return relation, shares[relation]
 
 
 def _label_id(id2label: Mapping[int, str], label: str) -> int:

@@ -108,9 +108,8 @@ def prediction_records(dataset, structures: list[dict], task: str, id2label: dic
             record.update(gold=bio_entities([id2label[tag] for tag in row["labels"]]), pred=found["entities"])
         elif TASKS[task].given_pair:
             relation = dataset.features["relation"].names[row["relation"]]
-            record.update(
-                head=row["head"], tail=row["tail"], gold=relation, pred=found["relation"], score=found["score"]
-            )
+            record.update(head=row["head"], tail=row["tail"], gold=relation, pred=found["relation"],
+                          score=found["score"], label_scores=found["label_scores"])  # fmt: skip
         else:
             record.update(gold={"entities": row["entities"], "relations": row["relations"]}, pred=found)
         records.append(record)

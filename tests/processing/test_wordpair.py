@@ -85,6 +85,9 @@ def test_mre_relation_sums_cross_cells_in_the_head_direction():
     first, second = structures_from_predictions({"relation_mass": mass}, id2label, "word_pair", [])
     assert first["relation"] == "/per/org/member_of" and first["score"] == pytest.approx(0.6)  # share of the mass
     assert second["relation"] == "None"
+    # Every answer's share, in the head's direction (the reversed label for the first example).
+    assert first["label_scores"] == {"None": 0.3, "/per/org/member_of": 0.6}
+    assert second["label_scores"] == {"None": 0.3, "/per/org/member_of": 0.1}
     # A lighter None lets the forward relation win; the score stays the share of the unweighted mass.
     _, lighter = structures_from_predictions({"relation_mass": mass}, id2label, "word_pair", [], none_weight=0.3)
     assert lighter["relation"] == "/per/org/member_of" and lighter["score"] == pytest.approx(0.1 / 1.0)

@@ -482,6 +482,14 @@ def test_mnre_run_chooses_the_none_weight_on_dev_and_keeps_it_in_the_checkpoint(
     assert weight in NONE_WEIGHTS
     assert {"eval_f1_none_weight_1", "test_f1_none_weight_1", "test_f1"} <= results.keys()
     assert json.loads((out / "config.json").read_text())["mre_none_weight"] == weight
+    # Each record gives every answer's share: the prediction is their argmax with None weighted
+    # (up to the 4 decimals written: this untrained model finds the answers nearly equal).
+    records = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
+    for record in records:
+        shares = {**record["label_scores"], "None": weight * record["label_scores"]["None"]}
+        assert shares[record["pred"]] >= max(shares.values()) - 1e-4
+        assert record["score"] == record["label_scores"][record["pred"]]
+        assert {"None", "/per/per/couple", "/per/org/member_of"} <= set(record["label_scores"])
 
     # Only a given-pair corpus has a None weight to choose.
     with pytest.raises(run_mie.UsageError, match="select_mre_none_weight .* needs data of the mre task"):
