@@ -403,7 +403,8 @@ class ShapCAProcessor(ProcessorMixin):
         Returns:
             One dict per example (see `processing.decoding.structures_from_predictions`):
             ``{"entities": [{"start", "end", "type", "score"}, ...]}`` and for word-pair models
-            ``"relations": [{"head", "tail", "type", "score"}, ...]`` (indices into the entities).
+            ``"relations": [{"head", "tail", "type", "score"}, ...]`` (indices into the entities); with
+            ``spans``, ``{"relation", "score", "label_scores"}`` (every answer's share).
         """
         logits = getattr(outputs, "logits", outputs)
         windows = None
