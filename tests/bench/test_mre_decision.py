@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from helpers import ROOT, load_script
 
 decision = load_script(ROOT / "bench" / "mre_decision.py")
