@@ -10,6 +10,7 @@ scoring dev after each epoch, the best dev epoch tested; each stage trains in it
   the pair holds no relation), labels every ordered pair of predicted entities.
 
     python bench/stock_relations.py --corpus mnre --encoder PATH --data ../shared/data --output_dir runs/stock_mnre
+    python bench/stock_relations.py ... --resume_from_checkpoint   # a stopped run goes on from its last epoch
 
 Writes ``all_results.json`` (``test_f1``, ``eval_f1``, ``train_runtime``, the dev curves...) in output_dir.
 """
@@ -32,6 +33,7 @@ from transformers import (
     Trainer,
     set_seed,
 )
+from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_shapca.heads import IGNORE_INDEX
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS, load_corpus
@@ -39,6 +41,7 @@ from processing.decoding import bio_entities
 from shapca_metrics import load_metric
 from shapca_training.experiments.stock import encode_tagged, stock_training_arguments
 
+STAGE_RESULTS = "stage_results.json"  # a stage's results, written when its training ends
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 PAIR_LABELS = ("None", *JMERE_RELATIONS)
 NER_LABELS = ("O", *(f"{prefix}-{kind}" for kind in JMERE_ENTITY_TYPES for prefix in "BI"))
@@ -64,8 +67,27 @@ def make_trainer(args, model_class, labels, folder: Path, train, dev, encode, co
     )
 
 
-def dev_curve(trainer: Trainer) -> list[float]:
-    return [log["eval_f1"] for log in trainer.state.log_history if "eval_f1" in log]
+def train_stage(trainer: Trainer, resume: bool) -> dict:
+    """Train one stage; its metrics, best dev F1 (``best_metric``) and dev curve are also written to
+    the stage's ``stage_results.json``. With ``resume``, a finished stage (it has that file) takes
+    its best checkpoint and trains no further step; an interrupted one goes on from its last
+    checkpoint (``train_runtime`` is then that of the last leg only)."""
+    folder = Path(trainer.args.output_dir)
+    record = folder / STAGE_RESULTS
+    if resume and record.is_file():
+        finished = json.loads(record.read_text())
+        trainer.model = trainer.model_wrapped = type(trainer.model).from_pretrained(finished["best_checkpoint"])
+        print(f"{folder} finished before: its best checkpoint, {finished['best_checkpoint']}.")
+        return finished
+    checkpoint = get_last_checkpoint(folder) if resume and folder.is_dir() else None
+    if checkpoint:
+        print(f"Going on from {checkpoint}.")
+    trained = trainer.train(resume_from_checkpoint=checkpoint).metrics
+    curve = [log["eval_f1"] for log in trainer.state.log_history if "eval_f1" in log]
+    finished = {**trained, "best_checkpoint": trainer.state.best_model_checkpoint,
+                "best_metric": trainer.state.best_metric, "dev_curve": curve}  # fmt: skip
+    record.write_text(json.dumps(finished, indent=2) + "\n")
+    return finished
 
 
 def encoded(part: Dataset, encode) -> Dataset:
@@ -109,15 +131,15 @@ def pair_classifier(args, labels: tuple[str, ...], train: Dataset, dev: Dataset,
 
 def run_mnre(args, corpus) -> dict:
     trainer, encode = pair_classifier(args, MNRE_RELATIONS, corpus["train"], corpus["validation"], args.output_dir)
-    trained = trainer.train().metrics
+    trained = train_stage(trainer, args.resume_from_checkpoint)
     test = trainer.predict(encoded(corpus["test"], encode), metric_key_prefix="test").metrics
     return {
         **{f"test_{key}": test[f"test_{key}"] for key in ("precision", "recall", "f1")},
-        "eval_f1": trainer.state.best_metric,
+        "eval_f1": trained["best_metric"],
         "train_runtime": trained["train_runtime"],
         "train_samples_per_second": trained["train_samples_per_second"],
         "eval_samples_per_second": test["test_samples_per_second"],
-        "dev_curve": dev_curve(trainer),
+        "dev_curve": trained["dev_curve"],
     }
 
 
@@ -201,20 +223,20 @@ def run_jmere(args, corpus) -> dict:
     skipped = sum(len(entities) - len(kept_entities(entities)) for entities in train["entities"])
     print(f"{skipped} training entities overlap an earlier one and are left out of the BIO tags.")
     tagger, tag_encode = entity_tagger(args, train, dev, args.output_dir / "ner")
-    tagged = tagger.train().metrics
+    tagged = train_stage(tagger, args.resume_from_checkpoint)
 
     train_pairs, dev_pairs = (
         Dataset.from_dict(ordered_pairs(part["words"], part["context"], part["entities"], part["relations"]))
         for part in (train, dev)
     )
     classifier, pair_encode = pair_classifier(args, PAIR_LABELS, train_pairs, dev_pairs, args.output_dir / "pairs")
-    paired = classifier.train().metrics
+    paired = train_stage(classifier, args.resume_from_checkpoint)
     results = {
         "train_runtime": tagged["train_runtime"] + paired["train_runtime"],
         "ner_train_samples_per_second": tagged["train_samples_per_second"],
         "pairs_train_samples_per_second": paired["train_samples_per_second"],
-        "ner_dev_curve": dev_curve(tagger),
-        "pairs_dev_curve": dev_curve(classifier),
+        "ner_dev_curve": tagged["dev_curve"],
+        "pairs_dev_curve": paired["dev_curve"],
     }
     metric = load_metric("mjere")
     for prefix, part in (("eval", dev), ("test", test)):
@@ -236,6 +258,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max_train_samples", type=int, help="train on the first N examples (smoke runs)")
     parser.add_argument("--max_eval_samples", type=int, help="score the first N dev and test examples")
+    parser.add_argument(
+        "--resume_from_checkpoint", action="store_true", help="go on from each stage's last checkpoint (an epoch's end)"
+    )
     args = parser.parse_args()
     set_seed(args.seed)
 
