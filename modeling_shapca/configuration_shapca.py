@@ -221,6 +221,9 @@ def check_vision_architecture(architecture: str) -> None:
         )
 
 
+MRE_DECISION_CELLS = ("spans", "first_words")
+
+
 @strict
 class ShapCAWordPairConfig(ShapCAConfig):
     r"""
@@ -234,6 +237,11 @@ class ShapCAWordPairConfig(ShapCAConfig):
             when the pair's label is the argmax of the probabilities summed between the two spans.
             1.0 is the paper's argmax; below 1 a relation wins more often. `run_mie.py
             --select_mre_none_weight true` chooses it on dev after training.
+        mre_decision_cells (`"spans"` or `"first_words"`, defaults to `"spans"`):
+            Relation extraction of a given pair (MNRE): the grid cells whose probabilities decide the
+            pair. `"spans"`: every cell between a word of one span and a word of the other (the
+            cells that carry the relation in training); `"first_words"`: only the cell between the
+            two spans' first words.
 
     Example:
 
@@ -249,11 +257,18 @@ class ShapCAWordPairConfig(ShapCAConfig):
     head_title: ClassVar[str] = "word-pair tagger (entities and relations)"
 
     mre_none_weight: float = 1.0
+    mre_decision_cells: Literal["spans", "first_words"] = "spans"
 
     NUMBER_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         **ShapCAConfig.NUMBER_BOUNDS,
         "mre_none_weight": (0.0, math.inf),
     }
+
+    def validate_mre_decision_cells(self):
+        if self.mre_decision_cells not in MRE_DECISION_CELLS:
+            raise ValueError(
+                f"mre_decision_cells must be one of {MRE_DECISION_CELLS}, got {self.mre_decision_cells!r}."
+            )
 
 
 __all__ = ["ShapCAConfig", "ShapCAWordPairConfig"]

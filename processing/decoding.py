@@ -42,10 +42,11 @@ def bio_entities(tags: Sequence[str]) -> list[dict]:
     return entities
 
 
-def relation_mass(probabilities: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+def relation_mass(probabilities: torch.Tensor, spans: torch.Tensor, cells: str = "spans") -> torch.Tensor:
     """Per-label sums of ``P^final`` ``(B, W, W, C)`` over the cells between each example's head and
     tail ``spans`` ``(B, 4)`` (rows: the earlier span), plus a last column that is 1 when the head
-    comes first: ``(B, C + 1)``."""
+    comes first: ``(B, C + 1)``. ``cells="first_words"`` sums the one cell between the spans' first
+    words instead (`ShapCAWordPairConfig.mre_decision_cells`)."""
     positions = torch.arange(probabilities.shape[1], device=probabilities.device)
     head_start, head_end, tail_start, tail_end = spans.unbind(-1)
     forward = head_start < tail_start
@@ -53,6 +54,8 @@ def relation_mass(probabilities: torch.Tensor, spans: torch.Tensor) -> torch.Ten
     first_end = torch.where(forward, head_end, tail_end)
     second_start = torch.where(forward, tail_start, head_start)
     second_end = torch.where(forward, tail_end, head_end)
+    if cells == "first_words":
+        first_end, second_end = first_start + 1, second_start + 1
     rows = (positions >= first_start[:, None]) & (positions < first_end[:, None])
     columns = (positions >= second_start[:, None]) & (positions < second_end[:, None])
     cells = (rows[:, :, None] & columns[:, None, :]).to(probabilities.dtype)
@@ -79,7 +82,8 @@ def predictions_from_logits(
     """
     probabilities = logits.float().softmax(-1)
     if spans is not None:
-        return {"relation_mass": relation_mass(probabilities, spans.to(logits.device))}
+        cells = getattr(model.config, "mre_decision_cells", "spans")
+        return {"relation_mass": relation_mass(probabilities, spans.to(logits.device), cells)}
     ids = model.decode(logits, word_mask)
     scores = probabilities.gather(-1, ids.clamp(min=0)[..., None]).squeeze(-1).masked_fill(ids < 0, 0.0)
     return {"ids": ids, "scores": scores}

@@ -13,6 +13,7 @@ from modeling_shapca import (
     ShapCAForTokenClassification,
     ShapCAForWordPairTagging,
     ShapCAModel,
+    ShapCAWordPairConfig,
 )
 from modeling_shapca.fusion import context_bias
 from modeling_shapca.heads import CRFTagger, bio_transition_constraints
@@ -285,6 +286,8 @@ def test_config_errors_say_what_to_fix():
         ShapCAConfig(alignment_loss="cosine")
     with pytest.raises(Exception, match="divisible by fusion_num_heads"):
         ShapCAConfig(fusion_num_heads=7)
+    with pytest.raises(Exception, match="mre_decision_cells must be one of"):
+        ShapCAWordPairConfig(mre_decision_cells="corners")
 
 
 def test_paper_configuration_parameter_count():

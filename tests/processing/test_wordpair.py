@@ -95,6 +95,22 @@ def test_mre_relation_sums_cross_cells_in_the_head_direction():
     assert heavier["relation"] == "None" and heavier["score"] == pytest.approx(0.3)
 
 
+def test_mre_decision_from_the_first_words_cell_only():
+    labels = grid_label_names([MRE_ENTITY], ["/per/org/member_of"])
+    id2label = dict(enumerate(labels))
+    probabilities = np.zeros((4, 4, len(labels)))
+    probabilities[..., 0] = 1.0  # none everywhere but between the first words (0 and 2)
+    probabilities[0, 2] = [0.2, 0.0, 0.8, 0.0]
+    spans = torch.tensor([[0, 2, 2, 4]])  # head words 0-1, tail words 2-3
+    every_cell = relation_mass(torch.tensor(probabilities)[None], spans)
+    first_words = relation_mass(torch.tensor(probabilities)[None], spans, cells="first_words")
+    assert every_cell[0, :-1].tolist() == pytest.approx([3.2, 0.0, 0.8, 0.0])  # four cells, one says member_of
+    assert first_words[0, :-1].tolist() == pytest.approx([0.2, 0.0, 0.8, 0.0])
+    [spanned] = structures_from_predictions({"relation_mass": every_cell}, id2label, "word_pair", [])
+    [first] = structures_from_predictions({"relation_mass": first_words}, id2label, "word_pair", [])
+    assert (spanned["relation"], first["relation"]) == ("None", "/per/org/member_of")
+
+
 def overlapping(entities):
     spans = sorted((e["start"], e["end"]) for e in entities)
     return any(a[1] > b[0] for a, b in itertools.pairwise(spans))
