@@ -28,6 +28,7 @@ import json
 import logging
 import signal
 import sys
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
@@ -149,6 +150,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     """One run: build, train with early stopping on dev F1, score dev and test, write everything."""
     from processing import ShapCADataCollator
     from processing.corpora import examples_without_image
+    from processing.decoding import mre_decision_settings
     from processing.tasks import TASKS
     from shapca_training.build import build_model, build_processor
     from shapca_training.data import (
@@ -161,7 +163,14 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         prepare_split,
     )
     from shapca_training.records import read_results, run_environment, write_jsonl
-    from shapca_training.scoring import compute_metrics, decoded_structures, prediction_records, select_none_weight
+    from shapca_training.scoring import (
+        NONE_WEIGHTS,
+        PRIOR_EXPONENTS,
+        compute_metrics,
+        decoded_structures,
+        prediction_records,
+        select_mre_decision,
+    )
     from shapca_training.trainer import MIETrainer
 
     output_dir = Path(training_args.output_dir)
@@ -190,9 +199,12 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         data = load_run_data(data_args, model_args, checkpoint_labels)
         task, corpus = data.task, data.splits
         check_splits(corpus, training_args)
-        if training_args.select_mre_none_weight and (not TASKS[task].given_pair or not training_args.do_eval):
+        selects = [
+            flag for flag in ("select_mre_none_weight", "select_mre_prior_exponent") if getattr(training_args, flag)
+        ]
+        if selects and (not TASKS[task].given_pair or not training_args.do_eval):
             raise UsageError(
-                f"--select_mre_none_weight chooses how a given pair (MNRE) is decided, on dev: it needs data of "
+                f"--{selects[0]} chooses how a given pair (MNRE) is decided, on dev: it needs data of "
                 f"the mre task and --do_eval true (got {data.name}, {task}, and do_eval {training_args.do_eval})."
             )
         if checkpoint_config is not None:
@@ -224,6 +236,14 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         )
     given_pair = TASKS[task].given_pair  # MNRE: an example is a pair, its relation the label
     relation_names = data.labels.relation_types if given_pair else ()
+    if given_pair and "train" in corpus and (training_args.do_train or not model.config.mre_relation_counts):
+        # The priors of the decision's logit adjustment (mre_prior_exponent), kept in the checkpoint.
+        names = corpus["train"].features["relation"].names
+        model.config.mre_relation_counts = dict(Counter(names[i] for i in corpus["train"]["relation"]))
+
+    def paper_rule_f1(output) -> float:
+        return compute_metrics(output, task=task, id2label=model.config.id2label, relation_names=relation_names)["f1"]
+
     train_split = prepared.get("train")
     trainer = MIETrainer(
         model=model,
@@ -249,15 +269,22 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     if training_args.do_train:
         outcome = trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
         results.update(outcome.metrics)
-    dev_output = None  # with --select_mre_none_weight, dev is predicted once: for the choice, then scored
-    if training_args.select_mre_none_weight:
+    dev_output = None  # when the decision of a given pair is chosen, dev is predicted once: for the choice, then scored
+    if selects:
+        config = model.config
         dev_output = trainer.predict(prepared["validation"], metric_key_prefix="eval")
-        dev_f1 = select_none_weight(dev_output, model.config.id2label, relation_names)
-        model.config.mre_none_weight = next(iter(dev_f1))
-        trainer.compute_metrics = partial(trainer.compute_metrics, none_weight=model.config.mre_none_weight)
-        logger.info("None weight chosen on dev: %s (dev F1 %.4f; %.4f at 1.0, the paper's argmax)",
-                    model.config.mre_none_weight, dev_f1[model.config.mre_none_weight], dev_f1[1.0])  # fmt: skip
-        results["mre_none_weight"] = model.config.mre_none_weight
+        dev_f1 = select_mre_decision(
+            dev_output, config.id2label, relation_names,
+            none_weights=NONE_WEIGHTS if training_args.select_mre_none_weight else (config.mre_none_weight,),
+            prior_exponents=PRIOR_EXPONENTS if training_args.select_mre_prior_exponent else (config.mre_prior_exponent,),
+            relation_counts=config.mre_relation_counts,
+        )  # fmt: skip
+        config.mre_none_weight, config.mre_prior_exponent = chosen = next(iter(dev_f1))
+        decision = mre_decision_settings(config)
+        trainer.compute_metrics = partial(trainer.compute_metrics, **decision)
+        logger.info("Decision of a given pair chosen on dev: None weight %s, prior exponent %s (dev F1 %.4f; "
+                    "%.4f with the paper's argmax)", *chosen, dev_f1[chosen], paper_rule_f1(dev_output))  # fmt: skip
+        results.update(mre_none_weight=config.mre_none_weight, mre_prior_exponent=config.mre_prior_exponent)
     if training_args.do_train:
         trainer.save_model()  # after the None weight is chosen: the checkpoint decides as the run scored
         trainer.log_metrics("train", outcome.metrics)
@@ -271,18 +298,14 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
                 output.metrics.update({f"{prefix}_{k}": v for k, v in trainer.compute_metrics(output).items()})
             else:
                 output = trainer.predict(prepared[split], metric_key_prefix=prefix)
-            if training_args.select_mre_none_weight:
-                at_one = compute_metrics(
-                    output, task=task, id2label=model.config.id2label, relation_names=relation_names
-                )
-                output.metrics[f"{prefix}_f1_none_weight_1"] = at_one["f1"]
+            if selects:  # the F1 of the paper's argmax beside the chosen decision's
+                output.metrics[f"{prefix}_f1_none_weight_1"] = paper_rule_f1(output)
             trainer.log_metrics(prefix, output.metrics)
             trainer.save_metrics(prefix, output.metrics, combined=False)
             results.update(output.metrics)
             if trainer.is_world_process_zero():
-                structures = decoded_structures(
-                    output.predictions, model.config.id2label, task, getattr(model.config, "mre_none_weight", 1.0)
-                )
+                decision = mre_decision_settings(model.config) if given_pair else {}
+                structures = decoded_structures(output.predictions, model.config.id2label, task, **decision)
                 records = prediction_records(prepared[split], structures, task, model.config.id2label)
                 write_jsonl(output_dir / f"predictions_{split}.jsonl", records)
     results["environment"] = run_environment(training_args)

@@ -237,6 +237,15 @@ class ShapCAWordPairConfig(ShapCAConfig):
             when the pair's label is the argmax of the probabilities summed between the two spans.
             1.0 is the paper's argmax; below 1 a relation wins more often. `run_mie.py
             --select_mre_none_weight true` chooses it on dev after training.
+        mre_prior_exponent (`float`, defaults to 0.0):
+            Relation extraction of a given pair (MNRE): logit adjustment for the long tail (Menon et
+            al. 2021). Each relation's share in the decision is weighed by its prior among the
+            training pairs (`mre_relation_counts`) to the power `-mre_prior_exponent`: 0 is the
+            paper's rule, 1 divides each share by its prior (rare relations win more often).
+            `run_mie.py --select_mre_prior_exponent true` chooses it on dev after training.
+        mre_relation_counts (`dict[str, int]`, *optional*):
+            Relation extraction of a given pair: how many training pairs hold each relation, written
+            by `run_mie.py` when it trains (the priors of `mre_prior_exponent`).
         mre_decision_cells (`"spans"` or `"first_words"`, defaults to `"spans"`):
             Relation extraction of a given pair (MNRE): the grid cells whose probabilities decide the
             pair. `"spans"`: every cell between a word of one span and a word of the other (the
@@ -257,11 +266,14 @@ class ShapCAWordPairConfig(ShapCAConfig):
     head_title: ClassVar[str] = "word-pair tagger (entities and relations)"
 
     mre_none_weight: float = 1.0
+    mre_prior_exponent: float = 0.0
+    mre_relation_counts: dict[str, int] | None = None
     mre_decision_cells: Literal["spans", "first_words"] = "spans"
 
     NUMBER_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         **ShapCAConfig.NUMBER_BOUNDS,
         "mre_none_weight": (0.0, math.inf),
+        "mre_prior_exponent": (0.0, 4.0),
     }
 
     def validate_mre_decision_cells(self):

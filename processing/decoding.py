@@ -23,7 +23,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .wordpair import IGNORE_INDEX, cross_cells, decode_grid, mre_candidate_shares, mre_relation_from_sums
+from .wordpair import (
+    IGNORE_INDEX,
+    REVERSED,
+    cross_cells,
+    decode_grid,
+    mre_candidate_shares,
+    mre_prior_weights,
+    mre_relation_from_sums,
+    relation_label_names,
+)
 
 
 def bio_entities(tags: Sequence[str]) -> list[dict]:
@@ -102,6 +111,7 @@ def structures_from_predictions(
     head: str,
     num_words: Sequence[int] | None = None,
     none_weight: float = 1.0,
+    relation_weights: Mapping[str, float] | None = None,
 ) -> list[dict]:
     """Stage 2: the structures of each example from the arrays of `predictions_from_logits`.
 
@@ -113,6 +123,8 @@ def structures_from_predictions(
         head: the model's ``config.head``: ``"crf"`` (BIO tags) or ``"word_pair"`` (grids).
         num_words: the number of words of each example read by the model (the rest is padding); by
             default the positions whose ``ids`` (the grid's diagonal) are not -100.
+        none_weight, relation_weights: how a given pair is decided (see
+            `processing.wordpair.mre_decide`; `mre_decision_settings` reads them from a config).
 
     Returns:
         One dict per example: ``{"entities": [...]}`` (NER), ``{"entities": [...], "relations": [...]}``
@@ -128,7 +140,7 @@ def structures_from_predictions(
     if "relation_mass" in arrays:
         results = []
         for mass in arrays["relation_mass"]:
-            relation, score = mre_relation_from_sums(mass[:-1], bool(mass[-1]), id2label, none_weight)
+            relation, score = mre_relation_from_sums(mass[:-1], bool(mass[-1]), id2label, none_weight, relation_weights)
             shares = mre_candidate_shares(mass[:-1], bool(mass[-1]), id2label)
             label_scores = {answer: round(share, 4) for answer, share in shares.items()}
             results.append({"relation": relation, "score": round(score, 4), "label_scores": label_scores})
@@ -160,6 +172,20 @@ def structures_from_predictions(
     return results
 
 
+def mre_decision_settings(config) -> dict:
+    """How a word-pair config decides a given pair: ``{"none_weight", "relation_weights"}`` for
+    `structures_from_predictions`, the relation weights from its training counts and prior exponent
+    (`processing.wordpair.mre_prior_weights`; None when the exponent is 0, the paper's rule)."""
+    counts = getattr(config, "mre_relation_counts", None)
+    exponent = getattr(config, "mre_prior_exponent", 0.0)
+    weights = None
+    if counts and exponent:
+        labels = {int(key): value for key, value in config.id2label.items()}.values()
+        relations = [label for label in relation_label_names(labels) if not label.endswith(REVERSED)]
+        weights = mre_prior_weights(counts, relations, exponent)
+    return {"none_weight": getattr(config, "mre_none_weight", 1.0), "relation_weights": weights}
+
+
 def decode(
     model,
     logits: torch.Tensor,
@@ -176,8 +202,8 @@ def decode(
         raise ValueError("A given pair (spans) is read whole: encode it without return_overflowing_tokens.")
     predictions = predictions_from_logits(model, logits, word_mask, spans)
     if spans is not None:
-        weight = getattr(model.config, "mre_none_weight", 1.0)
-        return structures_from_predictions(predictions, model.config.id2label, "word_pair", none_weight=weight)
+        settings = mre_decision_settings(model.config)
+        return structures_from_predictions(predictions, model.config.id2label, "word_pair", **settings)
     if windows is not None:
         return structures_from_predictions(
             join_windows(predictions, *windows), model.config.id2label, model.config.head

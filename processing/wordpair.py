@@ -40,7 +40,7 @@ def grid_label_names(entity_types: Iterable[str], relation_types: Iterable[str])
     return [NONE, *entity_types, *relation_types, *(relation + REVERSED for relation in relation_types)]
 
 
-def _relation_labels(labels: Iterable[str]) -> set[str]:
+def relation_label_names(labels: Iterable[str]) -> set[str]:
     """Which labels are relations: those that come with a reverse (and the reverses)."""
     labels = set(labels)
     forward = {label for label in labels if label + REVERSED in labels}
@@ -124,7 +124,7 @@ def decode_grid(grid: Sequence[Sequence[int]], id2label: Mapping[int, str]) -> t
     """
     grid = np.asarray(grid)
     id2label = {int(key): value for key, value in id2label.items()}
-    relation_labels = _relation_labels(id2label.values())
+    relation_labels = relation_label_names(id2label.values())
     entity_ids = {i for i, label in id2label.items() if label != NONE and label not in relation_labels}
     relation_ids = {i for i, label in id2label.items() if label in relation_labels}
     entities = decode_entities(grid, entity_ids, id2label)
@@ -161,7 +161,7 @@ def mre_candidate_shares(summed: np.ndarray, forward: bool, id2label: Mapping[in
     """
     summed = np.asarray(summed, dtype=np.float64)
     total = summed.sum()
-    relation_labels = _relation_labels(id2label.values())
+    relation_labels = relation_label_names(id2label.values())
     masses = {MRE_NO_RELATION: summed[_label_id(id2label, NONE)]}
     for label_id, label in id2label.items():
         if label in relation_labels and label.endswith(REVERSED) != forward:
@@ -169,18 +169,43 @@ def mre_candidate_shares(summed: np.ndarray, forward: bool, id2label: Mapping[in
     return {answer: float(mass / total) if total > 0 else 0.0 for answer, mass in masses.items()}
 
 
-def mre_relation_from_sums(
-    summed: np.ndarray, forward: bool, id2label: Mapping[int, str], none_weight: float = 1.0
-) -> tuple[str, float]:
-    """The relation of a (head, tail) pair from ``summed`` (see `mre_candidate_shares`).
+def mre_prior_weights(counts: Mapping[str, int], relations: Iterable[str], exponent: float) -> dict[str, float]:
+    """The weight of each relation in the decision of a given pair, for logit adjustment (Menon et
+    al. 2021): its prior ``(count + 1) / (pairs + relations)`` among the training pairs that hold a
+    relation (``counts``; a relation never seen still gets one), to the power ``-exponent``. 0
+    weighs every relation 1 (the paper's rule); 1 divides each share by its prior, so a rare
+    relation wins against a frequent one more often."""
+    relations = [relation for relation in relations if relation != MRE_NO_RELATION]
+    total = sum(counts.get(relation, 0) for relation in relations) + len(relations)
+    return {relation: ((counts.get(relation, 0) + 1) / total) ** -exponent for relation in relations}
 
-    Returns ``(relation, share)``: the argmax over the answers, ``None``'s share times
-    ``none_weight``, and the chosen answer's share. ``none_weight`` 1 is the paper's argmax;
-    below 1 a relation wins more often.
-    """
+
+def mre_decide(
+    shares: Mapping[str, float], none_weight: float = 1.0, relation_weights: Mapping[str, float] | None = None
+) -> str:
+    """The answer for a given pair: the argmax of the weighted shares (`mre_candidate_shares`),
+    ``None``'s times ``none_weight`` and each relation's times its weight (1 when not given).
+    Ties go to ``None``, then to the relation listed first."""
+    weights = relation_weights or {}
+    weighted = {
+        answer: share * (none_weight if answer == MRE_NO_RELATION else weights.get(answer, 1.0))
+        for answer, share in shares.items()
+    }
+    return max(weighted, key=weighted.get)
+
+
+def mre_relation_from_sums(
+    summed: np.ndarray,
+    forward: bool,
+    id2label: Mapping[int, str],
+    none_weight: float = 1.0,
+    relation_weights: Mapping[str, float] | None = None,
+) -> tuple[str, float]:
+    """The relation of a (head, tail) pair from ``summed`` (see `mre_candidate_shares`), decided by
+    `mre_decide`, and its share. ``none_weight`` 1 and no ``relation_weights`` is the paper's
+    argmax; a ``none_weight`` below 1 lets a relation win more often."""
     shares = mre_candidate_shares(summed, forward, id2label)
-    weighted = {**shares, MRE_NO_RELATION: none_weight * shares[MRE_NO_RELATION]}
-    relation = max(weighted, key=weighted.get)
+    relation = mre_decide(shares, none_weight, relation_weights)
     return relation, shares[relation]
 
 

@@ -54,7 +54,7 @@ class ScriptModelArguments:
 
 # Config fields the script fills in itself: the encoders' configs (from the flags above), the
 # position table (from --max_length) and the POS vocabulary (the processor's).
-SET_BY_THE_SCRIPT = ("text_config", "vision_config", "max_words", "num_pos_tags")
+SET_BY_THE_SCRIPT = ("text_config", "vision_config", "max_words", "num_pos_tags", "mre_relation_counts")
 
 
 def config_field_help(config_class: type) -> dict[str, str]:
@@ -230,6 +230,14 @@ class MIETrainingArguments(TrainingArguments):
             "help": "MNRE: after training, choose on dev the weight of None against the relations in the decision "
             "of a given pair (mre_none_weight; 1.0, the default, is the paper's argmax), keep it in the checkpoint "
             "and score with it. all_results.json also gives the F1 at 1.0 (eval_f1_none_weight_1, test_...)."
+        },
+    )
+    select_mre_prior_exponent: bool = field(
+        default=False,
+        metadata={
+            "help": "MNRE: after training, choose on dev the prior exponent of the decision of a given pair "
+            "(mre_prior_exponent, logit adjustment for rare relations; 0, the default, is the paper's rule), with the "
+            "None weight when --select_mre_none_weight is true too; keep it in the checkpoint and score with it."
         },
     )
     report_to: None | str | list[str] = None

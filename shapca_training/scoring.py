@@ -1,6 +1,6 @@
 """From what the Trainer gathers to scores and records: the decoded structures, a pure
-`compute_metrics` (the task's `evaluate` module), the choice of MNRE's None weight on dev, and
-the prediction records written next to a run."""
+`compute_metrics` (the task's `evaluate` module), the choice on dev of how MNRE decides a given
+pair, and the prediction records written next to a run."""
 
 from __future__ import annotations
 
@@ -12,34 +12,68 @@ from transformers import EvalPrediction
 from modeling_shapca.heads import IGNORE_INDEX
 from processing.decoding import bio_entities, structures_from_predictions
 from processing.tasks import TASKS
+from processing.wordpair import MRE_NO_RELATION, mre_decide, mre_prior_weights
 from shapca_metrics import load_metric
 
 
-def decoded_structures(predictions, id2label: dict, task: str, none_weight: float = 1.0) -> list[dict]:
+def decoded_structures(
+    predictions, id2label: dict, task: str, none_weight: float = 1.0, relation_weights: dict | None = None
+) -> list[dict]:
     """Structures from the arrays `MIETrainer.prediction_step` gathers (see `processing.decoding`);
-    ``none_weight``: the weight of ``None`` in the decision of a given pair (MNRE)."""
+    ``none_weight``, ``relation_weights``: how a given pair (MNRE) is decided
+    (`processing.wordpair.mre_decide`)."""
     if TASKS[task].given_pair:
         return structures_from_predictions(
-            {"relation_mass": predictions}, id2label, "word_pair", none_weight=none_weight
-        )
+            {"relation_mass": predictions}, id2label, "word_pair", none_weight=none_weight,
+            relation_weights=relation_weights,
+        )  # fmt: skip
     ids, scores = predictions
     return structures_from_predictions({"ids": ids, "scores": scores}, id2label, TASKS[task].head)
 
 
-# The weights of `None` tried by `select_none_weight`: 1 (the paper's argmax) and around it.
+# The decisions of a given pair tried on dev by `select_mre_decision`: weights of `None` around 1
+# (the paper's argmax), prior exponents from 0 (the paper's rule) to 1 (shares divided by priors).
 NONE_WEIGHTS = tuple(round(0.05 * step, 2) for step in range(1, 41))
+PRIOR_EXPONENTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)
 
 
-def select_none_weight(prediction: EvalPrediction, id2label: dict, relation_names: Sequence[str]) -> dict[float, float]:
-    """Dev F1 of the given-pair decision (MNRE) for each weight of ``None`` in `NONE_WEIGHTS`, best first
-    (ties go to the weight nearest 1, the paper's rule)."""
-    f1 = {
-        weight: compute_metrics(
-            prediction, task="mre", id2label=id2label, relation_names=relation_names, none_weight=weight
-        )["f1"]
-        for weight in NONE_WEIGHTS
-    }
-    return dict(sorted(f1.items(), key=lambda item: (-item[1], abs(item[0] - 1.0))))
+def select_mre_decision(
+    prediction: EvalPrediction,
+    id2label: dict,
+    relation_names: Sequence[str],
+    none_weights: Sequence[float] = NONE_WEIGHTS,
+    prior_exponents: Sequence[float] = (0.0,),
+    relation_counts: dict | None = None,
+) -> dict[tuple[float, float], float]:
+    """Dev F1 of the given-pair decision (MNRE) for every ``(none weight, prior exponent)``, best
+    first (see `choose_mre_decision`), from the gathered predictions of dev."""
+    id2label = {int(key): value for key, value in id2label.items()}
+    shares = [structure["label_scores"] for structure in decoded_structures(prediction.predictions, id2label, "mre")]
+    gold = [relation_names[int(i)] for i in prediction.label_ids]
+    return choose_mre_decision(shares, gold, relation_names, none_weights, prior_exponents, relation_counts)
+
+
+def choose_mre_decision(
+    shares: Sequence[dict],
+    gold: Sequence[str],
+    relation_names: Sequence[str],
+    none_weights: Sequence[float] = NONE_WEIGHTS,
+    prior_exponents: Sequence[float] = (0.0,),
+    relation_counts: dict | None = None,
+) -> dict[tuple[float, float], float]:
+    """F1 of every ``(none weight, prior exponent)`` decision (`processing.wordpair.mre_decide`) of
+    the pairs whose answers have the ``shares`` (each a record's ``label_scores``) against their
+    ``gold`` relations, best first; ties go to the pair nearest the paper's rule (weight 1, then
+    exponent 0). ``relation_counts``: the training pairs of each relation (the priors)."""
+    relations = [name for name in relation_names if name != MRE_NO_RELATION]
+    metric = load_metric(TASKS["mre"].metric)
+    f1 = {}
+    for exponent in prior_exponents:
+        weights = mre_prior_weights(relation_counts or {}, relations, exponent) if exponent else None
+        for none_weight in none_weights:
+            found = [mre_decide(answers, none_weight, weights) for answers in shares]
+            f1[(none_weight, exponent)] = metric.compute(predictions=found, references=list(gold))["f1"]
+    return dict(sorted(f1.items(), key=lambda item: (-item[1], abs(item[0][0] - 1.0), item[0][1])))
 
 
 def _rows(array: np.ndarray) -> list[list[int]]:
@@ -54,15 +88,16 @@ def compute_metrics(
     id2label: dict,
     relation_names: Sequence[str] = (),
     none_weight: float = 1.0,
+    relation_weights: dict | None = None,
 ) -> dict:
     """The task's scores (an `evaluate` module in ``shapca_metrics/``) of the gathered predictions.
 
     ``label_ids`` are the gold tags of every word (NER), the gold relation ids (MRE, over ``relation_names``) or
     the gold ``(entities, relations)`` arrays (joint extraction); ``predictions`` are what
-    `MIETrainer.prediction_step` returns. ``none_weight``: see `decoded_structures`.
+    `MIETrainer.prediction_step` returns. ``none_weight``, ``relation_weights``: see `decoded_structures`.
     """
     id2label = {int(key): value for key, value in id2label.items()}
-    structures = decoded_structures(prediction.predictions, id2label, task, none_weight)
+    structures = decoded_structures(prediction.predictions, id2label, task, none_weight, relation_weights)
     metric = load_metric(TASKS[task].metric)
     if TASKS[task].tagged:
         gold = [[id2label[int(t)] for t in row if t != IGNORE_INDEX] for row in prediction.label_ids]

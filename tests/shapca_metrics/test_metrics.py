@@ -9,9 +9,9 @@ import pytest
 from helpers import ROOT
 from transformers import EvalPrediction
 
-from processing.wordpair import MRE_ENTITY, grid_label_names
+from processing.wordpair import MRE_ENTITY, grid_label_names, mre_prior_weights
 from shapca_metrics import load_metric
-from shapca_training.scoring import select_none_weight
+from shapca_training.scoring import select_mre_decision
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +165,25 @@ def test_the_none_weight_is_chosen_by_dev_f1_nearest_the_papers_argmax():
         [0.60, 0.0, 0.40, 0.0, 1.0],  # gold r: r wins once None weighs below 0.4 / 0.6
         [0.90, 0.0, 0.10, 0.0, 1.0],  # gold None: r wins below 0.1 / 0.9
     ])  # fmt: skip
-    dev_f1 = select_none_weight(EvalPrediction(mass, np.array([1, 0])), id2label, relations)
-    assert dev_f1[1.0] == 0.0  # the paper's argmax says None twice
+    dev_f1 = select_mre_decision(EvalPrediction(mass, np.array([1, 0])), id2label, relations)
+    assert dev_f1[(1.0, 0.0)] == 0.0  # the paper's argmax says None twice
     best = next(iter(dev_f1))
-    assert best == 0.65 and dev_f1[best] == 1.0  # of 0.15 ... 0.65 (all F1 1.0), the one nearest 1
-    assert dev_f1[0.1] < 1.0  # too light: the None pair is called r
+    assert best == (0.65, 0.0) and dev_f1[best] == 1.0  # of 0.15 ... 0.65 (all F1 1.0), the one nearest 1
+    assert dev_f1[(0.1, 0.0)] < 1.0  # too light: the None pair is called r
+
+
+def test_the_prior_exponent_lets_a_rare_relation_win_and_is_kept_at_zero_when_it_does_not_help():
+    relations = ["None", "peer", "rare"]
+    id2label = dict(enumerate(grid_label_names([MRE_ENTITY], relations[1:])))  # none, entity, peer, rare, ^-1s
+    counts = {"peer": 89, "rare": 9, "None": 500}  # priors (89 + 1) / 100 and (9 + 1) / 100
+    assert mre_prior_weights(counts, relations, 1.0) == pytest.approx({"peer": 1 / 0.9, "rare": 10.0})
+    # gold rare, its share a little below peer's; gold peer, ahead by a margin a strong exponent overturns
+    mass = np.array([[0.2, 0.0, 0.42, 0.38, 0.0, 0.0, 1.0], [0.3, 0.0, 0.5, 0.2, 0.0, 0.0, 1.0]])
+    prediction = EvalPrediction(mass, np.array([2, 1]))
+    exponents = (0.0, 0.1, 0.5)
+    dev_f1 = select_mre_decision(prediction, id2label, relations, (1.0,), exponents, counts)
+    assert dev_f1[(1.0, 0.0)] == 0.5 and next(iter(dev_f1)) == (1.0, 0.1) and dev_f1[(1.0, 0.1)] == 1.0
+    assert dev_f1[(1.0, 0.5)] == 0.5  # too strong: peer's pair goes to rare too
+    # Nothing to gain: the paper's rule stays.
+    clear = EvalPrediction(mass[1:], np.array([1]))
+    assert next(iter(select_mre_decision(clear, id2label, relations, (1.0,), exponents, counts))) == (1.0, 0.0)

@@ -15,9 +15,11 @@ from PIL import Image
 from transformers import AutoModelForTokenClassification
 
 run_mie = load_script("run_mie.py")
+from modeling_shapca import ShapCAWordPairConfig
+from processing.decoding import mre_decision_settings
 from processing.input_files import read_examples_file
 from shapca_training.experiments.grid import run_mie_flags
-from shapca_training.scoring import NONE_WEIGHTS
+from shapca_training.scoring import NONE_WEIGHTS, PRIOR_EXPONENTS
 
 # run_mie configs (the grid files beside them are scripts/run_grid.py's, tested in test_experiments.py).
 CONFIGS = sorted(path for path in (ROOT / "configs").glob("*.json") if not path.name.startswith("grid_"))
@@ -476,24 +478,33 @@ def test_mnre_run_chooses_the_none_weight_on_dev_and_keeps_it_in_the_checkpoint(
              "--pos_tagger", "none", "--text_config", json.dumps(tiny_text), "--max_length", "64", "--head_hidden_size", "16",
              "--feature_embedding_size", "8", "--fusion_num_heads", "2", "--num_train_epochs", "1",
              "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--report_to", "none",
-             "--do_train", "true", "--do_eval", "true", "--select_mre_none_weight", "true"]  # fmt: skip
+             "--do_train", "true", "--do_eval", "true", "--select_mre_none_weight", "true",
+             "--select_mre_prior_exponent", "true"]  # fmt: skip
     results = run_mie.main(flags)
-    weight = results["mre_none_weight"]
-    assert weight in NONE_WEIGHTS
+    weight, exponent = results["mre_none_weight"], results["mre_prior_exponent"]
+    assert weight in NONE_WEIGHTS and exponent in PRIOR_EXPONENTS
     assert {"eval_f1_none_weight_1", "test_f1_none_weight_1", "test_f1"} <= results.keys()
-    assert json.loads((out / "config.json").read_text())["mre_none_weight"] == weight
+    config = json.loads((out / "config.json").read_text())
+    assert (config["mre_none_weight"], config["mre_prior_exponent"]) == (weight, exponent)
+    # The priors of the decision: the training file's pairs, None included (it is not weighed).
+    assert config["mre_relation_counts"] == {"/per/org/member_of": 1, "None": 1}
+    weights = mre_decision_settings(ShapCAWordPairConfig.from_pretrained(out))["relation_weights"]
+    assert exponent == 0.0 or weights["/per/org/member_of"] < weights["/per/per/couple"]  # seen once, never
     # Each record gives every answer's share: the prediction is their argmax with None weighted
     # (up to the 4 decimals written: this untrained model finds the answers nearly equal).
     records = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
     for record in records:
-        shares = {**record["label_scores"], "None": weight * record["label_scores"]["None"]}
-        assert shares[record["pred"]] >= max(shares.values()) - 1e-4
+        shares = {answer: share * (weight if answer == "None" else (weights or {}).get(answer, 1.0))
+                  for answer, share in record["label_scores"].items()}  # fmt: skip
+        assert shares[record["pred"]] >= max(shares.values()) - 1e-4 * max((weights or {1: 1}).values())
         assert record["score"] == record["label_scores"][record["pred"]]
         assert {"None", "/per/per/couple", "/per/org/member_of"} <= set(record["label_scores"])
 
     # Only a given-pair corpus has a None weight to choose.
     with pytest.raises(run_mie.UsageError, match="select_mre_none_weight .* needs data of the mre task"):
         small_run("demo.json", tmp_path, "--select_mre_none_weight", "true")
+    with pytest.raises(run_mie.UsageError, match="select_mre_prior_exponent .* needs data of the mre task"):
+        small_run("demo.json", tmp_path, "--select_mre_prior_exponent", "true")
 
 
 def test_every_config_setting_is_a_flag_with_its_help():
