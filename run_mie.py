@@ -28,7 +28,6 @@ import json
 import logging
 import signal
 import sys
-from collections import Counter
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
@@ -161,6 +160,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         one_row_per_sentence,
         parse_label_map,
         prepare_split,
+        relation_counts,
     )
     from shapca_training.records import read_results, run_environment, write_jsonl
     from shapca_training.scoring import (
@@ -238,8 +238,12 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     relation_names = data.labels.relation_types if given_pair else ()
     if given_pair and "train" in corpus and (training_args.do_train or not model.config.mre_relation_counts):
         # The priors of the decision's logit adjustment (mre_prior_exponent), kept in the checkpoint.
-        names = corpus["train"].features["relation"].names
-        model.config.mre_relation_counts = dict(Counter(names[i] for i in corpus["train"]["relation"]))
+        model.config.mre_relation_counts = relation_counts(corpus["train"])
+    if training_args.select_mre_prior_exponent and not model.config.mre_relation_counts:
+        raise UsageError(
+            "--select_mre_prior_exponent weighs relations by their training pairs: give the data a training split "
+            f"(or a checkpoint that counted them); {model_args.model_name_or_path} has no mre_relation_counts."
+        )
 
     def paper_rule_f1(output) -> float:
         return compute_metrics(output, task=task, id2label=model.config.id2label, relation_names=relation_names)["f1"]
@@ -253,7 +257,11 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         data_collator=ShapCADataCollator(processor, data_args.missing_image, use_images=model.config.use_image),
         processing_class=processor,
         compute_metrics=partial(
-            compute_metrics, task=task, id2label=model.config.id2label, relation_names=relation_names
+            compute_metrics,
+            task=task,
+            id2label=model.config.id2label,
+            relation_names=relation_names,
+            **(mre_decision_settings(model.config) if given_pair else {}),
         ),
         callbacks=[EarlyStoppingCallback(training_args.early_stopping_patience)]
         if training_args.load_best_model_at_end

@@ -1,14 +1,15 @@
 """How a given pair (MNRE) is decided, tried on finished runs' own predictions: each rule chosen on
 dev, scored once on test, the model not run again. Reads the ``predictions_{validation,test}.jsonl``
 that ``run_mie.py`` writes (each record's ``label_scores``: every answer's share of ``P^final``
-between the two spans) and the training pairs of each relation (the run's ``config.json``, else
+between the two spans, to 6 decimals) and the training pairs of each relation (the run's ``config.json``, else
 the training file of ``--data_dir``).
 
     python bench/mre_decision.py runs/mnre_seeds/seed=1 runs/mnre_seeds/seed=2
 
 The rules are those ``run_mie.py`` can choose on dev (`shapca_training.scoring.select_mre_decision`),
 the argmax of weighted shares (`processing.wordpair.mre_decide`: ``None``'s share times ``w``, a
-relation's times its training prior to the power ``-t``):
+relation's times its training prior to the power ``-t``, normalised over the relations, see
+`processing.wordpair.mre_relation_weights`):
 
 - ``argmax``: w = 1, t = 0 (the paper's rule);
 - ``None weight``: w chosen on dev, t = 0 (``--select_mre_none_weight true``);
@@ -26,8 +27,9 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from processing.wordpair import MRE_NO_RELATION, mre_decide, mre_prior_weights
+from processing.wordpair import mre_decide, mre_relation_weights
 from shapca_metrics import load_metric
+from shapca_training.data import relation_counts as relation_counts_of
 from shapca_training.scoring import NONE_WEIGHTS, PRIOR_EXPONENTS, choose_mre_decision
 
 RULES = {
@@ -42,9 +44,9 @@ def read_records(path: Path) -> list[dict]:
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if records and "label_scores" not in records[0]:
         raise SystemExit(
-            f"{path} has no label_scores (written by an older run_mie.py): predict again with "
-            f"python run_mie.py {path.parent}/run_config.json --model_name_or_path {path.parent} --do_train false "
-            "--output_dir <folder>"
+            f"{path} has no label_scores (written by an older run_mie.py): predict dev and test again with the "
+            "run's model (its folder, if the weights were kept) and its data flags: python run_mie.py --model_name_or_path "
+            f"{path.parent} --do_train false --do_eval true --output_dir <folder> <the run's data flags>"
         )
     return records
 
@@ -60,9 +62,7 @@ def relation_counts(run: Path, data_dir: str | None) -> Counter:
         )
     from processing.corpora import load_corpus
 
-    train = load_corpus("mnre", data_dir)["train"]
-    names = train.features["relation"].names
-    return Counter(names[index] for index in train["relation"])
+    return Counter(relation_counts_of(load_corpus("mnre", data_dir)["train"]))
 
 
 def evaluate_run(run: Path, counts: Counter) -> dict[str, dict]:
@@ -70,7 +70,6 @@ def evaluate_run(run: Path, counts: Counter) -> dict[str, dict]:
     dev = read_records(run / "predictions_validation.jsonl")
     test = read_records(run / "predictions_test.jsonl")
     names = sorted({answer for record in dev for answer in record["label_scores"]})
-    relations = [name for name in names if name != MRE_NO_RELATION]
     metric = load_metric("mre")
     rows = {}
     for rule, (weights, exponents) in RULES.items():
@@ -78,7 +77,7 @@ def evaluate_run(run: Path, counts: Counter) -> dict[str, dict]:
             [r["label_scores"] for r in dev], [r["gold"] for r in dev], names, weights, exponents, counts
         )
         (w, t), best = next(iter(dev_f1.items()))
-        relation_weights = mre_prior_weights(counts, relations, t) if t else None
+        relation_weights = mre_relation_weights(counts, names, t)
         found = [mre_decide(record["label_scores"], w, relation_weights) for record in test]
         scores = metric.compute(predictions=found, references=[record["gold"] for record in test])
         rows[rule] = {"w": w, "t": t, "dev_f1": best, **{f"test_{k}": scores[k] for k in ("precision", "recall", "f1")}}

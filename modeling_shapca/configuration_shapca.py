@@ -240,8 +240,9 @@ class ShapCAWordPairConfig(ShapCAConfig):
         mre_prior_exponent (`float`, defaults to 0.0):
             Relation extraction of a given pair (MNRE): logit adjustment for the long tail (Menon et
             al. 2021). Each relation's share in the decision is weighed by its prior among the
-            training pairs (`mre_relation_counts`) to the power `-mre_prior_exponent`: 0 is the
-            paper's rule, 1 divides each share by its prior (rare relations win more often).
+            training pairs (`mre_relation_counts`) to the power `-mre_prior_exponent`, normalised so
+            that the weights average 1 over the training pairs: 0 is the paper's rule; above 0 rare
+            relations win against frequent ones more often, and `None` keeps its place.
             `run_mie.py --select_mre_prior_exponent true` chooses it on dev after training.
         mre_relation_counts (`dict[str, int]`, *optional*):
             Relation extraction of a given pair: how many training pairs hold each relation, written

@@ -29,8 +29,8 @@ from .wordpair import (
     cross_cells,
     decode_grid,
     mre_candidate_shares,
-    mre_prior_weights,
-    mre_relation_from_sums,
+    mre_decide,
+    mre_relation_weights,
     relation_label_names,
 )
 
@@ -67,8 +67,8 @@ def relation_mass(probabilities: torch.Tensor, spans: torch.Tensor, cells: str =
         first_end, second_end = first_start + 1, second_start + 1
     rows = (positions >= first_start[:, None]) & (positions < first_end[:, None])
     columns = (positions >= second_start[:, None]) & (positions < second_end[:, None])
-    cells = (rows[:, :, None] & columns[:, None, :]).to(probabilities.dtype)
-    mass = torch.einsum("bij,bijc->bc", cells, probabilities)
+    block = (rows[:, :, None] & columns[:, None, :]).to(probabilities.dtype)
+    mass = torch.einsum("bij,bijc->bc", block, probabilities)
     return torch.cat([mass, forward[:, None].to(mass.dtype)], dim=-1)
 
 
@@ -96,6 +96,13 @@ def predictions_from_logits(
     ids = model.decode(logits, word_mask)
     scores = probabilities.gather(-1, ids.clamp(min=0)[..., None]).squeeze(-1).masked_fill(ids < 0, 0.0)
     return {"ids": ids, "scores": scores}
+
+
+def given_pair_shares(relation_mass, id2label: Mapping[int, str]) -> list[dict[str, float]]:
+    """Every answer's share (`processing.wordpair.mre_candidate_shares`), unrounded, for each row of
+    ``relation_mass`` ``(B, C + 1)`` (see `relation_mass`): what the decision of a given pair reads."""
+    id2label = {int(key): value for key, value in id2label.items()}
+    return [mre_candidate_shares(mass[:-1], bool(mass[-1]), id2label) for mass in np.asarray(relation_mass)]
 
 
 def _mean_score(scores: np.ndarray | None, rows, columns) -> float | None:
@@ -139,11 +146,10 @@ def structures_from_predictions(
     }
     if "relation_mass" in arrays:
         results = []
-        for mass in arrays["relation_mass"]:
-            relation, score = mre_relation_from_sums(mass[:-1], bool(mass[-1]), id2label, none_weight, relation_weights)
-            shares = mre_candidate_shares(mass[:-1], bool(mass[-1]), id2label)
-            label_scores = {answer: round(share, 4) for answer, share in shares.items()}
-            results.append({"relation": relation, "score": round(score, 4), "label_scores": label_scores})
+        for shares in given_pair_shares(arrays["relation_mass"], id2label):
+            relation = mre_decide(shares, none_weight, relation_weights)
+            label_scores = {answer: round(share, 6) for answer, share in shares.items()}
+            results.append({"relation": relation, "score": round(shares[relation], 4), "label_scores": label_scores})
         return results
     ids, scores = arrays["ids"], arrays.get("scores")
     if num_words is None:
@@ -175,14 +181,11 @@ def structures_from_predictions(
 def mre_decision_settings(config) -> dict:
     """How a word-pair config decides a given pair: ``{"none_weight", "relation_weights"}`` for
     `structures_from_predictions`, the relation weights from its training counts and prior exponent
-    (`processing.wordpair.mre_prior_weights`; None when the exponent is 0, the paper's rule)."""
-    counts = getattr(config, "mre_relation_counts", None)
-    exponent = getattr(config, "mre_prior_exponent", 0.0)
-    weights = None
-    if counts and exponent:
-        labels = {int(key): value for key, value in config.id2label.items()}.values()
-        relations = [label for label in relation_label_names(labels) if not label.endswith(REVERSED)]
-        weights = mre_prior_weights(counts, relations, exponent)
+    (`processing.wordpair.mre_relation_weights`; None when the exponent is 0, the paper's rule)."""
+    labels = {int(key): value for key, value in config.id2label.items()}.values()
+    relations = [label for label in relation_label_names(labels) if not label.endswith(REVERSED)]
+    counts, exponent = getattr(config, "mre_relation_counts", None), getattr(config, "mre_prior_exponent", 0.0)
+    weights = mre_relation_weights(counts, relations, exponent)
     return {"none_weight": getattr(config, "mre_none_weight", 1.0), "relation_weights": weights}
 
 

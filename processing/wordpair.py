@@ -169,15 +169,32 @@ def mre_candidate_shares(summed: np.ndarray, forward: bool, id2label: Mapping[in
     return {answer: float(mass / total) if total > 0 else 0.0 for answer, mass in masses.items()}
 
 
-def mre_prior_weights(counts: Mapping[str, int], relations: Iterable[str], exponent: float) -> dict[str, float]:
-    """The weight of each relation in the decision of a given pair, for logit adjustment (Menon et
-    al. 2021): its prior ``(count + 1) / (pairs + relations)`` among the training pairs that hold a
-    relation (``counts``; a relation never seen still gets one), to the power ``-exponent``. 0
-    weighs every relation 1 (the paper's rule); 1 divides each share by its prior, so a rare
-    relation wins against a frequent one more often."""
+def mre_relation_weights(
+    counts: Mapping[str, int] | None, relations: Iterable[str], exponent: float
+) -> dict[str, float] | None:
+    """The weight of each relation's share in the decision of a given pair, for logit adjustment
+    (Menon et al. 2021); None (every weight 1, the paper's rule) when ``exponent`` is 0.
+
+    A relation's prior is ``(count + 1) / (pairs + relations)`` among the training pairs that hold
+    a relation (``counts``; a relation never seen gets the smallest). Its weight is its prior to
+    the power ``-exponent``, divided by the training pairs' mean of those powers (the sum over
+    relations of ``prior ** (1 - exponent)``): the exponent moves decisions from frequent relations
+    to rare ones without moving them, on average over the training pairs, away from ``None``
+    (whose weight is the other setting). At 1 each share is divided by its prior and by the number
+    of relations.
+    """
+    if not exponent:
+        return None
+    if not counts:
+        raise ValueError(
+            "A prior exponent needs the training pairs of each relation (mre_relation_counts in the config), "
+            "which run_mie.py counts when it reads a training split; without them the exponent cannot be applied."
+        )
     relations = [relation for relation in relations if relation != MRE_NO_RELATION]
     total = sum(counts.get(relation, 0) for relation in relations) + len(relations)
-    return {relation: ((counts.get(relation, 0) + 1) / total) ** -exponent for relation in relations}
+    priors = {relation: (counts.get(relation, 0) + 1) / total for relation in relations}
+    mean = sum(prior ** (1 - exponent) for prior in priors.values())
+    return {relation: prior**-exponent / mean for relation, prior in priors.items()}
 
 
 def mre_decide(
@@ -185,28 +202,14 @@ def mre_decide(
 ) -> str:
     """The answer for a given pair: the argmax of the weighted shares (`mre_candidate_shares`),
     ``None``'s times ``none_weight`` and each relation's times its weight (1 when not given).
-    Ties go to ``None``, then to the relation listed first."""
+    ``none_weight`` 1 and no ``relation_weights`` is the paper's argmax. Ties go to ``None``, then
+    to the relation listed first."""
     weights = relation_weights or {}
     weighted = {
         answer: share * (none_weight if answer == MRE_NO_RELATION else weights.get(answer, 1.0))
         for answer, share in shares.items()
     }
     return max(weighted, key=weighted.get)
-
-
-def mre_relation_from_sums(
-    summed: np.ndarray,
-    forward: bool,
-    id2label: Mapping[int, str],
-    none_weight: float = 1.0,
-    relation_weights: Mapping[str, float] | None = None,
-) -> tuple[str, float]:
-    """The relation of a (head, tail) pair from ``summed`` (see `mre_candidate_shares`), decided by
-    `mre_decide`, and its share. ``none_weight`` 1 and no ``relation_weights`` is the paper's
-    argmax; a ``none_weight`` below 1 lets a relation win more often."""
-    shares = mre_candidate_shares(summed, forward, id2label)
-    relation = mre_decide(shares, none_weight, relation_weights)
-    return relation, shares[relation]
 
 
 def _label_id(id2label: Mapping[int, str], label: str) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -230,6 +231,13 @@ def mre_sentence_structures(dataset) -> list[tuple[list[dict], list[dict]]]:
             [{"head": head, "tail": tail, "type": relation} for head, tail, relation in relations],
         )
     return [structures[key] for key in keys]
+
+
+def relation_counts(dataset) -> dict[str, int]:
+    """How many pairs of a given-pair split (MNRE) hold each relation, ``None`` included: the priors
+    of the decision's logit adjustment (``mre_relation_counts``)."""
+    names = dataset.features["relation"].names
+    return dict(Counter(names[index] for index in dataset["relation"]))
 
 
 def one_row_per_sentence(dataset):

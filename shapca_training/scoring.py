@@ -10,9 +10,9 @@ import numpy as np
 from transformers import EvalPrediction
 
 from modeling_shapca.heads import IGNORE_INDEX
-from processing.decoding import bio_entities, structures_from_predictions
+from processing.decoding import bio_entities, given_pair_shares, structures_from_predictions
 from processing.tasks import TASKS
-from processing.wordpair import MRE_NO_RELATION, mre_decide, mre_prior_weights
+from processing.wordpair import mre_decide, mre_relation_weights
 from shapca_metrics import load_metric
 
 
@@ -47,8 +47,7 @@ def select_mre_decision(
 ) -> dict[tuple[float, float], float]:
     """Dev F1 of the given-pair decision (MNRE) for every ``(none weight, prior exponent)``, best
     first (see `choose_mre_decision`), from the gathered predictions of dev."""
-    id2label = {int(key): value for key, value in id2label.items()}
-    shares = [structure["label_scores"] for structure in decoded_structures(prediction.predictions, id2label, "mre")]
+    shares = given_pair_shares(prediction.predictions, id2label)  # unrounded: as the decision reads them
     gold = [relation_names[int(i)] for i in prediction.label_ids]
     return choose_mre_decision(shares, gold, relation_names, none_weights, prior_exponents, relation_counts)
 
@@ -63,13 +62,13 @@ def choose_mre_decision(
 ) -> dict[tuple[float, float], float]:
     """F1 of every ``(none weight, prior exponent)`` decision (`processing.wordpair.mre_decide`) of
     the pairs whose answers have the ``shares`` (each a record's ``label_scores``) against their
-    ``gold`` relations, best first; ties go to the pair nearest the paper's rule (weight 1, then
-    exponent 0). ``relation_counts``: the training pairs of each relation (the priors)."""
-    relations = [name for name in relation_names if name != MRE_NO_RELATION]
+    ``gold`` relations, best first; ties go to the None weight nearest 1 (the paper's rule), then to
+    the smallest exponent.
+    ``relation_counts``: the training pairs of each relation (the priors; needed for an exponent above 0)."""
     metric = load_metric(TASKS["mre"].metric)
     f1 = {}
     for exponent in prior_exponents:
-        weights = mre_prior_weights(relation_counts or {}, relations, exponent) if exponent else None
+        weights = mre_relation_weights(relation_counts, relation_names, exponent)
         for none_weight in none_weights:
             found = [mre_decide(answers, none_weight, weights) for answers in shares]
             f1[(none_weight, exponent)] = metric.compute(predictions=found, references=list(gold))["f1"]

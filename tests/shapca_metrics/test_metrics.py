@@ -9,7 +9,7 @@ import pytest
 from helpers import ROOT
 from transformers import EvalPrediction
 
-from processing.wordpair import MRE_ENTITY, grid_label_names, mre_prior_weights
+from processing.wordpair import MRE_ENTITY, grid_label_names, mre_relation_weights
 from shapca_metrics import load_metric
 from shapca_training.scoring import select_mre_decision
 
@@ -176,7 +176,13 @@ def test_the_prior_exponent_lets_a_rare_relation_win_and_is_kept_at_zero_when_it
     relations = ["None", "peer", "rare"]
     id2label = dict(enumerate(grid_label_names([MRE_ENTITY], relations[1:])))  # none, entity, peer, rare, ^-1s
     counts = {"peer": 89, "rare": 9, "None": 500}  # priors (89 + 1) / 100 and (9 + 1) / 100
-    assert mre_prior_weights(counts, relations, 1.0) == pytest.approx({"peer": 1 / 0.9, "rare": 10.0})
+    # Divided by their prior and by the number of relations: on the training pairs, the mean weight is 1.
+    assert mre_relation_weights(counts, relations, 1.0) == pytest.approx({"peer": 1 / 0.9 / 2, "rare": 10 / 2})
+    half = mre_relation_weights(counts, relations, 0.5)
+    assert 0.9 * half["peer"] + 0.1 * half["rare"] == pytest.approx(1.0) and half["rare"] > 1 > half["peer"]
+    assert mre_relation_weights(None, relations, 0.0) is None  # the paper's rule
+    with pytest.raises(ValueError, match="needs the training pairs of each relation"):
+        mre_relation_weights(None, relations, 0.5)
     # gold rare, its share a little below peer's; gold peer, ahead by a margin a strong exponent overturns
     mass = np.array([[0.2, 0.0, 0.42, 0.38, 0.0, 0.0, 1.0], [0.3, 0.0, 0.5, 0.2, 0.0, 0.0, 1.0]])
     prediction = EvalPrediction(mass, np.array([2, 1]))
