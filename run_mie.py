@@ -39,6 +39,7 @@ from transformers import AutoConfig, EarlyStoppingCallback, set_seed
 
 from modeling_shapca import MODEL_FOR_HEAD
 from shapca_training.arguments import UsageError, parse_arguments
+from shapca_training.records import last_complete_checkpoint
 
 # The corpus, processor, Trainer and metric code (processing and the *_mie modules) is imported
 # in the functions that use it, after the arguments are parsed: --help and a wrong flag answer at once.
@@ -59,14 +60,10 @@ def resume_checkpoint(training_args) -> str | None:
         return None
     if str(value).lower() not in ("true", "yes", "last"):
         return value
-    complete = [
-        path for path in Path(training_args.output_dir).glob("checkpoint-*")
-        if (path / "trainer_state.json").exists() and path.name.split("-")[-1].isdigit()
-    ]  # fmt: skip
-    if not complete:
+    last = last_complete_checkpoint(training_args.output_dir)
+    if last is None:
         logger.warning("No complete checkpoint in %s: training from the start.", training_args.output_dir)
         return None
-    last = max(complete, key=lambda path: int(path.name.split("-")[-1]))
     logger.info("Going on from the last complete checkpoint, %s.", last)
     return str(last)
 

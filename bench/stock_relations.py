@@ -33,13 +33,13 @@ from transformers import (
     Trainer,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_shapca.heads import IGNORE_INDEX
 from processing.corpora import JMERE_ENTITY_TYPES, JMERE_RELATIONS, MNRE_RELATIONS, load_corpus
 from processing.decoding import bio_entities
 from shapca_metrics import load_metric
 from shapca_training.experiments.stock import encode_tagged, stock_training_arguments
+from shapca_training.records import last_complete_checkpoint
 
 STAGE_RESULTS = "stage_results.json"  # a stage's results, written when its training ends
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
@@ -74,12 +74,14 @@ def train_stage(trainer: Trainer, resume: bool) -> dict:
     checkpoint (``train_runtime`` is then that of the last leg only)."""
     folder = Path(trainer.args.output_dir)
     record = folder / STAGE_RESULTS
-    if resume and record.is_file():
+    if not resume:
+        record.unlink(missing_ok=True)  # an earlier run's: this one trains the stage again
+    elif record.is_file():
         finished = json.loads(record.read_text())
         trainer.model = trainer.model_wrapped = type(trainer.model).from_pretrained(finished["best_checkpoint"])
         print(f"{folder} finished before: its best checkpoint, {finished['best_checkpoint']}.")
         return finished
-    checkpoint = get_last_checkpoint(folder) if resume and folder.is_dir() else None
+    checkpoint = last_complete_checkpoint(folder) if resume else None
     if checkpoint:
         print(f"Going on from {checkpoint}.")
     trained = trainer.train(resume_from_checkpoint=checkpoint).metrics

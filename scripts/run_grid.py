@@ -42,6 +42,7 @@ from shapca_training.experiments.grid import (
     parse_overrides,
     run_mie_flags,
     select_runs,
+    unfinished_run_plan,
 )
 from shapca_training.experiments.on_ray import import_ray, run_on_ray, start_ray
 
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     logger.info("%s: %d runs, %d finished before, %d to run.", args.grid, len(runs), len(status), len(todo))
     if args.dry_run:
         for run in runs:
-            logger.info("  %-10s %s", "finished" if run.name in status else "to run", output_dir / run.name)
+            plan = "finished" if run.name in status else unfinished_run_plan(run, output_dir / run.name)
+            logger.info("  %s: %s", output_dir / run.name, plan)
         return status
     if not todo:
         return status

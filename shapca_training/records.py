@@ -88,6 +88,16 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def last_complete_checkpoint(folder: str | os.PathLike) -> Path | None:
+    """The ``checkpoint-<step>`` of ``folder`` with the highest step among those a save finished
+    (they have ``trainer_state.json``; one a kill tore while saving has not), or None."""
+    complete = [
+        path for path in Path(folder).glob("checkpoint-*")
+        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
+    ]  # fmt: skip
+    return max(complete, key=lambda path: int(path.name.split("-")[-1]), default=None)
+
+
 def read_results(path: str | os.PathLike) -> dict | None:
     """The results JSON at ``path``, or None when it is missing or not a whole JSON object."""
     try:

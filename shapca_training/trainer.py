@@ -15,14 +15,14 @@ from pathlib import Path
 import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from model_cards import build_model_card
 from modeling_shapca import ShapCAInputs
 from modeling_shapca.heads import IGNORE_INDEX
 from processing.decoding import join_windows, predictions_from_logits
 from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
-from shapca_training.records import read_results, write_text_atomic
+from shapca_training.records import last_complete_checkpoint, read_results, write_text_atomic
 
 logger = logging.getLogger(__name__)
 LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
@@ -109,12 +109,14 @@ class MIETrainer(Trainer):
         a full disk said as such: torch's checkpoint writer reports it as "iostream error" or
         "unexpected pos", naming neither the disk nor the folder."""
         checkpoint = (
-            get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+            last_complete_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         )
-        if checkpoint:
+        if checkpoint:  # True and no complete checkpoint: the Trainer says so
             self._restore_shapley_orders(Path(checkpoint))
         try:
-            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+            return super().train(
+                resume_from_checkpoint=str(checkpoint) if checkpoint else resume_from_checkpoint, **kwargs
+            )
         except (OSError, RuntimeError) as error:
             free = shutil.disk_usage(self.args.output_dir).free if os.path.isdir(self.args.output_dir) else None
             if free is None or free >= FULL_DISK_BYTES:

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+logger = logging.getLogger("run_grid")
 RESULTS_FILE = "all_results.json"
 RUN_FILE = "grid_run.json"  # the run's axis values (and the grid's), written before the run starts
 CONFIG_FILE = "run_config.json"  # the run's run_mie.py config: `python run_mie.py <run>/run_config.json`
@@ -272,15 +274,34 @@ def run_config(run: GridRun, folder: Path) -> dict:
     return {**run.config, "output_dir": str(folder)}
 
 
+def changed_flags(run: GridRun, folder: Path) -> list[str]:
+    """The flags whose value in the run's saved config (``run_config.json``) differs from what the
+    grid now gives it; ``["run_config.json"]`` when there is no saved config."""
+    saved = folder / CONFIG_FILE
+    if not saved.is_file():
+        return [CONFIG_FILE]
+    before, now = json.loads(saved.read_text(encoding="utf-8")), run_config(run, folder)
+    return sorted(flag for flag in before.keys() | now.keys() if before.get(flag) != now.get(flag))
+
+
 def config_changed(run: GridRun, folder: Path) -> bool:
     """True when a run was made with another config than the grid now gives it."""
-    saved = folder / CONFIG_FILE
-    return saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) != run_config(run, folder)
+    return (folder / CONFIG_FILE).is_file() and bool(changed_flags(run, folder))
 
 
-def has_checkpoint(folder: Path) -> bool:
-    """True when ``folder`` holds a complete checkpoint (one with its ``trainer_state.json``)."""
-    return any(folder.glob("checkpoint-*/trainer_state.json"))
+def unfinished_run_plan(run: GridRun, folder: Path) -> str:
+    """What the grid does with an unfinished run: ``"to run"`` (no folder yet), ``"resumes"`` (the
+    same config and a complete checkpoint: it goes on from there) or ``"starts over (...)"`` with why."""
+    from shapca_training.records import last_complete_checkpoint  # torch: imported only when asked
+
+    if not folder.exists():
+        return "to run"
+    changed = changed_flags(run, folder)
+    if changed:
+        return f"starts over (the grid now gives other values of {', '.join(changed)})"
+    if last_complete_checkpoint(folder) is None:
+        return "starts over (no complete checkpoint)"
+    return "resumes"
 
 
 def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> tuple[Path, bool]:
@@ -296,8 +317,10 @@ def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> tuple[Path, bo
             raise FileExistsError(
                 f"{folder} exists and was not made by scripts/run_grid.py; move it or pick another --output_dir."
             )
-        if has_checkpoint(folder) and not config_changed(run, folder):
+        plan = unfinished_run_plan(run, folder)
+        if plan == "resumes":
             return folder / CONFIG_FILE, True
+        logger.warning("%s %s.", run.name, plan)
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     record = {"name": run.name, "values": run.values, "axes": axis_labels(grid), "grid": grid["path"]}

@@ -381,7 +381,7 @@ def mtimes(folder: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_grid_runs_every_combination_then_resumes(grid_runs):
+def test_grid_runs_every_combination_then_resumes(grid_runs, caplog):
 
     out, args, status = grid_runs
     assert status == dict.fromkeys(RUNS, "finished")
@@ -416,6 +416,11 @@ def test_grid_runs_every_combination_then_resumes(grid_runs):
     config = json.loads((changed / "run_config.json").read_text())
     (changed / "run_config.json").write_text(json.dumps({**config, "demo_train_size": "40"}))
     without_weights = [arg for arg in args if arg != "--save_checkpoints"]
+    with caplog.at_level("INFO", logger="run_grid"):
+        run_grid.main([*without_weights, "--dry_run"])  # says what it would do, does nothing
+    assert f"{interrupted}: resumes" in caplog.text
+    assert f"{changed}: starts over (the grid now gives other values of demo_train_size)" in caplog.text
+    assert (changed / "stale.txt").exists()
     again = {interrupted.name: "finished", changed.name: "finished"}
     assert run_grid.main(without_weights) == {**dict.fromkeys(RUNS, "skipped"), **again}
     after = mtimes(out)
