@@ -187,6 +187,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
     if training_args.torch_num_threads:
         torch.set_num_threads(training_args.torch_num_threads)
     set_seed(training_args.seed)
+    environment = run_environment(training_args)  # at the start: the code this run's training ran
     checkpoint_config = checkpoint_labels = None
     if model_args.model_name_or_path:  # a trained checkpoint keeps its labels (scored on any data of its task)
         checkpoint_config = AutoConfig.from_pretrained(model_args.model_name_or_path)
@@ -313,7 +314,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
                 structures = decoded_structures(output.predictions, model.config.id2label, task, **decision)
                 records = prediction_records(prepared[split], structures, task, model.config.id2label)
                 write_jsonl(output_dir / f"predictions_{split}.jsonl", records)
-    results["environment"] = run_environment(training_args)
+    results["environment"] = environment
     trainer.create_model_card(results=results)
     # Written last: a run with an all_results.json is complete (the grid runner relies on it).
     trainer.save_metrics("all", results, combined=False)
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run(model_args, data_args, training_args) -> dict:
     """Predict, or train and evaluate once or once per seed (``--seeds``)."""
-    from shapca_training.records import run_environment, summarise_seeds, write_text_atomic
+    from shapca_training.records import summarise_seeds, write_text_atomic
 
     if data_args.predict_file:
         return {"predictions": str(predict_new_examples(model_args, data_args, training_args))}
@@ -354,7 +355,7 @@ def run(model_args, data_args, training_args) -> dict:
     for seed in (int(s) for s in training_args.seeds.split(",")):
         seed_args = replace(training_args, seed=seed, output_dir=str(Path(training_args.output_dir) / f"seed-{seed}"))
         runs[seed] = train_and_evaluate(model_args, data_args, seed_args)
-    summary = {**summarise_seeds(runs), "environment": run_environment(training_args)}
+    summary = {**summarise_seeds(runs), "environment": next(iter(runs.values()))["environment"]}
     if training_args.process_index == 0:
         write_text_atomic(Path(training_args.output_dir) / "all_results.json", json.dumps(summary, indent=2) + "\n")
         for key in ("eval_f1", "test_f1"):

@@ -54,8 +54,9 @@ def run_environment(training_args) -> dict:
 
 
 def code_version() -> dict | None:
-    """The git commit of this library's checkout, and whether its tracked files were changed since
-    (``{"commit": ..., "modified": bool}``); None outside a git checkout (an installed wheel)."""
+    """The git commit of this library's checkout, and whether its files were changed since
+    (``{"commit": ..., "modified": bool}``; new files count, ignored ones do not); None outside a
+    git checkout (an installed wheel). A resumed run records the commit of its last start."""
     root = Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str:
@@ -63,7 +64,7 @@ def code_version() -> dict | None:
 
     try:
         commit = git("rev-parse", "HEAD").strip()
-        modified = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+        modified = bool(git("status", "--porcelain").strip())
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "modified": modified}
