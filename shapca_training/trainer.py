@@ -56,13 +56,16 @@ class SaveShapleyOrders(TrainerCallback):
 
     The model draws the orders from its own generator (so a forward pass leaves torch's random
     stream alone), and the Trainer's RNG files hold only the global streams: without this file a
-    resumed run would draw the first epoch's orders again, not those the run stopped at.
+    resumed run would draw the first epoch's orders again, not those the run stopped at. It is
+    written just after the checkpoint's ``trainer_state.json``: a kill between the two leaves a
+    checkpoint without it, whose resume warns and draws the orders from the seed again.
     """
 
     def on_save(self, args, state, control, model=None, **kwargs):
         owner = orders_owner(model) if model is not None else None
         if owner is not None:
             folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            folder.mkdir(parents=True, exist_ok=True)  # a process that saved no weights there
             torch.save(
                 owner.shapley_generator(args.device).get_state(),
                 folder / SHAPLEY_ORDERS_FILE.format(args.process_index),
@@ -138,7 +141,11 @@ class MIETrainer(Trainer):
                 "%s has no %s: the alignment games' orders start again from the seed.", checkpoint, path.name
             )
             return
-        owner.shapley_generator(self.args.device).set_state(torch.load(path, weights_only=True))
+        try:
+            owner.shapley_generator(self.args.device).set_state(torch.load(path, weights_only=True))
+        except RuntimeError as error:  # e.g. a GPU run resumed on CPU: another generator's state
+            logger.warning("%s does not fit this device's generator (%s): the orders start again from the seed.",
+                           path, error)  # fmt: skip
 
     def create_optimizer(self, model=None):
         if self.optimizer is None:
