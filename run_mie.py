@@ -184,6 +184,17 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
             output_dir,
         )
         return finished
+    # Stopped after training ended (while choosing on dev or testing): score the model it saved,
+    # without a further step (the Trainer would train on from the last checkpoint, past an early stop).
+    trained = read_results(output_dir / "train_results.json") if training_args.do_train else None
+    trained = (
+        trained
+        if trained is not None and resume_requested(training_args) and (output_dir / "config.json").is_file()
+        else None
+    )
+    if trained is not None:
+        logger.info("%s finished training before it was stopped: scoring the model it saved.", output_dir)
+        model_args = replace(model_args, model_name_or_path=str(output_dir))
     if training_args.torch_num_threads:
         torch.set_num_threads(training_args.torch_num_threads)
     set_seed(training_args.seed)
@@ -272,9 +283,10 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         ),
     )
     results: dict = {}
-    if training_args.do_train:
-        outcome = trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
-        results.update(outcome.metrics)
+    train_now = training_args.do_train and trained is None
+    if train_now:
+        trained = trainer.train(resume_from_checkpoint=resume_checkpoint(training_args)).metrics
+    results.update(trained or {})
     dev_output = None  # when the decision of a given pair is chosen, dev is predicted once: for the choice, then scored
     if selects:
         config = model.config
@@ -291,10 +303,10 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         logger.info("Decision of a given pair chosen on dev: None weight %s, prior exponent %s (dev F1 %.4f; "
                     "%.4f with the paper's argmax)", *chosen, dev_f1[chosen], paper_rule_f1(dev_output))  # fmt: skip
         results.update(mre_none_weight=config.mre_none_weight, mre_prior_exponent=config.mre_prior_exponent)
-    if training_args.do_train:
-        trainer.save_model()  # after the None weight is chosen: the checkpoint decides as the run scored
-        trainer.log_metrics("train", outcome.metrics)
-        trainer.save_metrics("train", outcome.metrics, combined=False)
+    if train_now:
+        trainer.save_model()  # after the decision is chosen: the checkpoint decides as the run scored
+        trainer.log_metrics("train", trained)
+        trainer.save_metrics("train", trained, combined=False)
     if training_args.do_eval:
         for split, prefix in (("validation", "eval"), ("test", "test")):
             if split not in prepared:

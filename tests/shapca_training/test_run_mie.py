@@ -255,6 +255,22 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
         assert (out / name).read_text() == (tmp_path / "reference" / name).read_text()
 
 
+def test_a_run_stopped_after_training_scores_its_model_without_training_again(tmp_path, caplog):
+    """Stopped while testing (all_results.json not yet written): --resume_from_checkpoint true scores
+    the model the run saved; the Trainer would otherwise train on from its last checkpoint."""
+    out, first = small_run("demo.json", tmp_path, "--num_train_epochs", "2")
+    for name in ("all_results.json", "test_results.json", "predictions_test.jsonl"):
+        (out / name).unlink()
+    weights_written = (out / "model.safetensors").stat().st_mtime_ns
+    with caplog.at_level("INFO"):
+        _, again = small_run("demo.json", tmp_path, "--num_train_epochs", "2", "--resume_from_checkpoint", "true")
+    assert "finished training before it was stopped: scoring the model it saved" in caplog.text
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights_written  # not trained, not saved again
+    for key in ("test_f1", "eval_f1", "train_runtime", "epoch"):
+        assert again[key] == first[key], key
+    assert (out / "predictions_test.jsonl").is_file()
+
+
 def test_resume_true_without_a_checkpoint_starts_over(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         small_run("demo.json", tmp_path, "--max_steps", "1", "--do_eval", "false", "--resume_from_checkpoint", "true")
