@@ -3,6 +3,7 @@ tagger) and the model (from a checkpoint, from a config, or from pretrained enco
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -88,10 +89,22 @@ def build_processor(model_args, data_args, corpus) -> ShapCAProcessor:
     )
 
 
+# The settings that decide a given pair from a trained model's outputs (see build_model).
+DECISION_SETTINGS = ("mre_none_weight", "mre_prior_exponent", "mre_decision_cells")
+
+
 def build_model(model_args, labels: list[str], task: str, processor: ShapCAProcessor):
     model_class = MODEL_FOR_HEAD[TASKS[task].head]
     if model_args.model_name_or_path:
-        return model_class.from_pretrained(model_args.model_name_or_path)
+        model = model_class.from_pretrained(model_args.model_name_or_path)
+        # How a trained model decides a given pair is not what it learnt: a flag set away from its
+        # default replaces the checkpoint's (its other settings are the checkpoint's own).
+        defaults = {item.name: item.default for item in dataclasses.fields(model.config_class)}
+        for name in DECISION_SETTINGS:
+            value = getattr(model_args, name)
+            if name in defaults and value != defaults[name]:
+                setattr(model.config, name, value)
+        return model
     settings = dict(
         model_args.config_settings(model_class.config_class),
         id2label=dict(enumerate(labels)),
