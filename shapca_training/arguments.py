@@ -229,7 +229,7 @@ class MIETrainingArguments(TrainingArguments):
         metadata={
             "help": "MNRE: after training, choose on dev the weight of None against the relations in the decision "
             "of a given pair (mre_none_weight; 1.0, the default, is the paper's argmax), keep it in the checkpoint "
-            "and score with it. all_results.json also gives the F1 at 1.0 (eval_f1_none_weight_1, test_...)."
+            "and score with it. all_results.json also gives the F1 of the paper's argmax (eval_f1_none_weight_1, test_...)."
         },
     )
     select_mre_prior_exponent: bool = field(
