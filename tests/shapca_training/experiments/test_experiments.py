@@ -403,10 +403,10 @@ def test_grid_runs_every_combination_then_resumes(grid_runs, caplog):
     assert run_grid.main(args) == dict.fromkeys(RUNS, "skipped")  # started again: nothing reruns
     assert mtimes(out) == before
 
-    # Killed before the end: the run goes on from its last checkpoint (here the last epoch's, so
-    # no step is trained again), in its own folder.
+    # Killed while training: the run goes on from its last checkpoint, in its own folder.
     interrupted = out / "alpha=0.2,seed=2"
-    (interrupted / "all_results.json").unlink()
+    for name in ("all_results.json", "train_results.json"):  # killed while training
+        (interrupted / name).unlink()
     (interrupted / "stale.txt").write_text("left by the interrupted run")
     [checkpoint] = interrupted.glob("checkpoint-*")
     # Interrupted with another config than the grid now gives it: from scratch.
