@@ -516,6 +516,18 @@ def test_mnre_run_chooses_the_none_weight_on_dev_and_keeps_it_in_the_checkpoint(
         assert record["score"] == pytest.approx(record["label_scores"][record["pred"]], abs=1e-4)
         assert {"None", "/per/per/couple", "/per/org/member_of"} <= set(record["label_scores"])
 
+    # The trained model scored under another rule, without training (README: decision flags
+    # replace a checkpoint's): the choice is made again on dev, the cells are the ones given.
+    rescored_dir = tmp_path / "rescored"
+    rescored = run_mie.main([*flags, "--model_name_or_path", str(out), "--do_train", "false",
+                             "--mre_decision_cells", "first_words", "--output_dir", str(rescored_dir)])  # fmt: skip
+    assert {
+        "test_f1",
+        "test_f1_none_weight_1",
+        "mre_prior_exponent",
+    } <= rescored.keys() and "train_runtime" not in rescored
+    assert (rescored_dir / "predictions_test.jsonl").is_file() and not (rescored_dir / "model.safetensors").exists()
+
     # Only a given-pair corpus has a None weight to choose.
     with pytest.raises(run_mie.UsageError, match="select_mre_none_weight .* needs data of the mre task"):
         small_run("demo.json", tmp_path, "--select_mre_none_weight", "true")
