@@ -186,12 +186,9 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         return finished
     # Stopped after training ended (while choosing on dev or testing): score the model it saved,
     # without a further step (the Trainer would train on from the last checkpoint, past an early stop).
-    trained = read_results(output_dir / "train_results.json") if training_args.do_train else None
-    trained = (
-        trained
-        if trained is not None and resume_requested(training_args) and (output_dir / "config.json").is_file()
-        else None
-    )
+    trained = None
+    if training_args.do_train and resume_requested(training_args) and (output_dir / "config.json").is_file():
+        trained = read_results(output_dir / "train_results.json")
     if trained is not None:
         logger.info("%s finished training before it was stopped: scoring the model it saved.", output_dir)
         model_args = replace(model_args, model_name_or_path=str(output_dir))
