@@ -290,11 +290,12 @@ def config_changed(run: GridRun, folder: Path) -> bool:
 
 
 def unfinished_run_plan(run: GridRun, folder: Path) -> str:
-    """What the grid does with an unfinished run: ``"to run"`` (no folder yet), ``"resumes"`` (the
-    same config and a complete checkpoint: it goes on from there) or ``"starts over (...)"`` with why."""
+    """What the grid does with an unfinished run: ``"to run"`` (never started: no folder, or only the
+    files the grid writes before a run starts), ``"resumes"`` (the same config and a complete
+    checkpoint: it goes on from there) or ``"starts over (...)"`` with why."""
     from shapca_training.records import last_complete_checkpoint  # torch: imported only when asked
 
-    if not folder.exists():
+    if not folder.exists() or {path.name for path in folder.iterdir()} <= {RUN_FILE, CONFIG_FILE}:
         return "to run"
     changed = changed_flags(run, folder)
     if changed:
@@ -320,7 +321,8 @@ def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> tuple[Path, bo
         plan = unfinished_run_plan(run, folder)
         if plan == "resumes":
             return folder / CONFIG_FILE, True
-        logger.warning("%s %s.", run.name, plan)
+        if plan != "to run":
+            logger.warning("%s %s.", run.name, plan)
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     record = {"name": run.name, "values": run.values, "axes": axis_labels(grid), "grid": grid["path"]}

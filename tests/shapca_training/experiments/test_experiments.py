@@ -24,8 +24,10 @@ from shapca_training.experiments.grid import (
     load_grid,
     override_flags,
     parse_overrides,
+    prepare_run_folder,
     run_mie_flags,
     select_runs,
+    unfinished_run_plan,
     value_label,
 )
 from shapca_training.experiments.report import (
@@ -157,6 +159,19 @@ def test_only_selects_a_slice_of_the_grid(tmp_path):
         select_runs(runs, "sed=1")
     with pytest.raises(ValueError, match="no run of this grid has these values"):
         select_runs(runs, "seed=3")
+
+
+def test_a_run_the_grid_only_prepared_is_to_run_not_started_over(tmp_path):
+    """The grid writes every run's folder before the first starts: a run that never started is
+    "to run"; one that wrote more than the grid's files and left no checkpoint starts over."""
+    grid = load_grid(write_grid(tmp_path / "g.json", axes={"seed": [1]}))
+    [run] = expand_grid(grid)
+    folder = tmp_path / "out" / run.name
+    assert unfinished_run_plan(run, folder) == "to run"
+    prepare_run_folder(run, folder, grid)
+    assert unfinished_run_plan(run, folder) == "to run"
+    (folder / "run.log").write_text("started, killed before its first checkpoint")
+    assert unfinished_run_plan(run, folder) == "starts over (no complete checkpoint)"
 
 
 # -- bootstrap ----------------------------------------------------------------------------------
