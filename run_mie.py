@@ -58,14 +58,37 @@ def resume_checkpoint(training_args) -> str | None:
     value = training_args.resume_from_checkpoint
     if not resume_requested(training_args):
         return None
-    if str(value).lower() not in ("true", "yes", "last"):
-        return value
-    last = last_complete_checkpoint(training_args.output_dir)
-    if last is None:
-        logger.warning("No complete checkpoint in %s: training from the start.", training_args.output_dir)
-        return None
-    logger.info("Going on from the last complete checkpoint, %s.", last)
-    return str(last)
+    if str(value).lower() in ("true", "yes", "last"):
+        last = last_complete_checkpoint(training_args.output_dir)
+        if last is None:
+            logger.warning("No complete checkpoint in %s: training from the start.", training_args.output_dir)
+            return None
+        logger.info("Going on from the last complete checkpoint, %s.", last)
+        value = str(last)
+    warn_of_the_checkpoints_patience(value, training_args)
+    return value
+
+
+def warn_of_the_checkpoints_patience(checkpoint: str, training_args) -> None:
+    """A resumed run goes on with early stopping as its checkpoint left it: the patience and the count
+    of epochs without a better dev F1 (``restore_callback_states_from_checkpoint``). Say so when
+    ``--early_stopping_patience`` asks for another patience, which the resumed run does not use."""
+    state_file = Path(checkpoint) / "trainer_state.json"
+    if not training_args.load_best_model_at_end or not state_file.is_file():
+        return
+    stored = (
+        json.loads(state_file.read_text(encoding="utf-8")).get("stateful_callbacks", {}).get("EarlyStoppingCallback")
+    )
+    stored = stored[0] if isinstance(stored, list) else stored
+    if not stored or stored["args"]["early_stopping_patience"] == training_args.early_stopping_patience:
+        return
+    logger.warning(
+        "%s was trained with --early_stopping_patience %s: the resumed run goes on with that patience and its "
+        "count of epochs without a better dev F1 (%s), not with --early_stopping_patience %s. To change it, start "
+        "over in another --output_dir.",
+        checkpoint, stored["args"]["early_stopping_patience"],
+        stored["attributes"]["early_stopping_patience_counter"], training_args.early_stopping_patience,
+    )  # fmt: skip
 
 
 # -- runs ---------------------------------------------------------------------------------------

@@ -205,6 +205,9 @@ class MIETrainingArguments(TrainingArguments):
     early_stopping_patience: int = field(
         default=7, metadata={"help": "Epochs without a better dev F1 before stopping."}
     )
+    # The Trainer's default (False) restarts early stopping's count of epochs without a better dev
+    # F1 at 0 on resume: a run stopped and resumed would train longer than one never stopped.
+    restore_callback_states_from_checkpoint: bool = True
     remove_unused_columns: bool = False
     train_sampling_strategy: str = field(
         default="random",

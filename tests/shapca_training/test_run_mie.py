@@ -255,6 +255,32 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
         assert (out / name).read_text() == (tmp_path / "reference" / name).read_text()
 
 
+def test_a_resumed_run_goes_on_counting_epochs_without_a_better_dev_f1(tmp_path, caplog):
+    """Early stopping's count is restored from the checkpoint: with patience 2, a checkpoint that had
+    counted one epoch without a better dev F1 (against a best no F1 reaches) stops after one more
+    epoch. Restarting the count at 0 (the Trainer's default) would train two more."""
+    patience = ["--early_stopping_patience", "2"]
+    out, _ = small_run("demo.json", tmp_path, "--num_train_epochs", "1", *patience)
+    [checkpoint] = out.glob("checkpoint-*")
+    state_file = checkpoint / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["best_metric"] = 2.0
+    state["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]["early_stopping_patience_counter"] = 1
+    state_file.write_text(json.dumps(state))
+    resumed = tmp_path / "resumed"
+    arguments = [str(ROOT / "configs" / "demo.json"), "--output_dir", str(resumed), "--cache_dir",
+                 str(tmp_path / "cache"), *SMALL, "--num_train_epochs", "4", "--save_total_limit", "10",
+                 "--resume_from_checkpoint", str(checkpoint)]  # fmt: skip
+    run_mie.main([*arguments, *patience])
+    last = max(resumed.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    assert json.loads((last / "trainer_state.json").read_text())["epoch"] == 2.0
+    # Another patience on resume is not used (the checkpoint's goes on): the run says so.
+    with caplog.at_level("WARNING"):
+        _, _, training_args = run_mie.parse_arguments([*arguments, "--early_stopping_patience", "5"])
+        assert run_mie.resume_checkpoint(training_args) == str(checkpoint)
+    assert "trained with --early_stopping_patience 2: the resumed run goes on with that patience" in caplog.text
+
+
 def test_a_run_stopped_after_training_scores_its_model_without_training_again(tmp_path, caplog):
     """Stopped while testing (all_results.json not yet written): --resume_from_checkpoint true scores
     the model the run saved; the Trainer would otherwise train on from its last checkpoint."""
