@@ -1,8 +1,8 @@
 """Runs of a grid as Ray tasks: one ``run_mie.py`` run per task, logged to its folder.
 
-The worker runs ``run_mie.py`` in its own process (`runpy`), from the directory the grid was
-started in; the function Ray sends is this module's, so workers import it from the installed
-package and need no ``PYTHONPATH``.
+Each run is a Ray task in a process of its own, which runs ``run_mie.py`` (`runpy`) from the
+directory the grid was started in; the function Ray sends is this module's, so workers import it
+from the installed package and need no ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 from .grid import LOG_FILE, last_error_line, prepare_run_folder, remove_checkpoints
 
 logger = logging.getLogger("run_grid")
+# The first line of a run's log: the process it ran in (each run has its own).
+RUN_PROCESS_LINE = "run_grid: this run's process is"
 
 
 @contextlib.contextmanager
@@ -48,6 +50,7 @@ def train_one(script: str, config_path: str, workdir: str, save_checkpoints: boo
     folder = Path(config_path).parent
     arguments = [config_path, "--resume_from_checkpoint", "true"] if resume else [config_path]
     with output_to(folder / LOG_FILE):
+        print(f"{RUN_PROCESS_LINE} {os.getpid()}", flush=True)
         try:
             results = runpy.run_path(script, run_name="run_mie")["main"](arguments)
         except BaseException:
@@ -79,9 +82,10 @@ def start_ray(ray, args: argparse.Namespace) -> bool:
 
 def run_on_ray(ray, script: Path, todo: list, grid: dict, output_dir: Path, args: argparse.Namespace) -> dict[str, str]:
     """Submit one Ray task per run, wait for them all; returns each run's status, finished or failed."""
-    # Ray's default worker reuse: a CPU worker runs one run after another (run_mie.main is re-entrant,
-    # and the imports are paid once); a GPU worker exits after each run, so its GPU memory is freed.
-    task = ray.remote(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial, max_retries=0)(train_one)
+    # One process per run (max_calls=1): a worker that ran one run and imported the library would
+    # run the next with the code it imported then, not the code on disk (what all_results.json
+    # records), when it changed during a grid of hours; a GPU's memory is freed after each run too.
+    task = ray.remote(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial, max_retries=0, max_calls=1)(train_one)
     pending, status = {}, {}
     try:
         for run in todo:

@@ -30,6 +30,7 @@ from shapca_training.experiments.grid import (
     unfinished_run_plan,
     value_label,
 )
+from shapca_training.experiments.on_ray import RUN_PROCESS_LINE
 from shapca_training.experiments.report import (
     PREDICTIONS_FILE,
     AxisTable,
@@ -400,6 +401,9 @@ def test_grid_runs_every_combination_then_resumes(grid_runs, caplog):
 
     out, args, status = grid_runs
     assert status == dict.fromkeys(RUNS, "finished")
+    # Each run in a process of its own (the code as on disk when it starts), two Ray workers or not.
+    processes = {(out / name / "run.log").read_text().splitlines()[0] for name in RUNS}
+    assert len(processes) == len(RUNS) and all(line.startswith(RUN_PROCESS_LINE) for line in processes)
     for name in RUNS:
         run = out / name
         for output in (
@@ -455,7 +459,7 @@ def test_grid_runs_every_combination_then_resumes(grid_runs, caplog):
 @pytest.mark.parametrize("name", ["alpha=0,seed=2", "alpha=0.2,seed=1"])
 def test_a_grid_run_rerun_directly_gives_the_same_result(grid_runs, tmp_path, name):
     """A run's record (run_config.json, with the threads it ran on) reproduces it outside Ray, in
-    another process, whichever run a Ray worker did before it."""
+    another process."""
 
     out, _, _ = grid_runs
     in_grid = json.loads((out / name / "all_results.json").read_text())
