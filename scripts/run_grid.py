@@ -71,7 +71,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+# The signal that stopped the grid, for its exit status (Ray's wait turns the handler's
+# exception into a KeyboardInterrupt of its own, so the exception cannot carry it).
+stopped_by = [signal.SIGINT]
+
+
 def _interrupt(signum, frame):
+    """SIGTERM (a scheduler, `kill`) stops the runs as Ctrl-C does."""
+    stopped_by[0] = signum
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -124,5 +131,8 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
 
 if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
-    outcome = main()
+    try:
+        outcome = main()
+    except KeyboardInterrupt:  # the runs are stopped and the log said how to go on: no traceback
+        sys.exit(128 + stopped_by[0])
     sys.exit(1 if "failed" in outcome.values() else 0)
