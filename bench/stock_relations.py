@@ -12,7 +12,8 @@ scoring dev after each epoch, the best dev epoch tested; each stage trains in it
     python bench/stock_relations.py --corpus mnre --encoder PATH --data ../shared/data --output_dir runs/stock_mnre
     python bench/stock_relations.py ... --resume_from_checkpoint   # a stopped run goes on from its last epoch
 
-Writes ``all_results.json`` (``test_f1``, ``eval_f1``, ``train_runtime``, the dev curves...) in output_dir.
+Writes ``all_results.json`` (``test_f1``, ``eval_f1``, ``train_runtime``, the dev curves...) in output_dir;
+``train_runtime`` is the last part's of a resumed stage, ``train_runtime_total`` every part's.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from processing.decoding import bio_entities
 from shapca_metrics import load_metric
 from shapca_training.experiments.stock import encode_tagged, stock_training_arguments
 from shapca_training.records import last_complete_checkpoint
+from shapca_training.trainer import TrainingClock, go_on_with_the_clock, training_seconds
 
 STAGE_RESULTS = "stage_results.json"  # a stage's results, written when its training ends
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
@@ -64,6 +66,7 @@ def make_trainer(args, model_class, labels, folder: Path, train, dev, encode, co
         eval_dataset=encoded(dev, encode),
         data_collator=collator,
         compute_metrics=compute_metrics,
+        callbacks=[TrainingClock()],
     )
 
 
@@ -71,7 +74,7 @@ def train_stage(trainer: Trainer, resume: bool) -> dict:
     """Train one stage; its metrics, best dev F1 (``best_metric``) and dev curve are also written to
     the stage's ``stage_results.json``. With ``resume``, a finished stage (it has that file) takes
     its best checkpoint and trains no further step; an interrupted one goes on from its last
-    checkpoint (``train_runtime`` is then that of the last leg only)."""
+    checkpoint (``train_runtime`` is then that of the last part, ``train_runtime_total`` of all)."""
     folder = Path(trainer.args.output_dir)
     record = folder / STAGE_RESULTS
     if not resume:
@@ -84,12 +87,19 @@ def train_stage(trainer: Trainer, resume: bool) -> dict:
     checkpoint = last_complete_checkpoint(folder) if resume else None
     if checkpoint:
         print(f"Going on from {checkpoint}.")
+    go_on_with_the_clock(trainer, checkpoint)
     trained = trainer.train(resume_from_checkpoint=checkpoint).metrics
+    trained["train_runtime_total"] = training_seconds(trainer)
     curve = [log["eval_f1"] for log in trainer.state.log_history if "eval_f1" in log]
     finished = {**trained, "best_checkpoint": trainer.state.best_model_checkpoint,
                 "best_metric": trainer.state.best_metric, "dev_curve": curve}  # fmt: skip
     record.write_text(json.dumps(finished, indent=2) + "\n")
     return finished
+
+
+def total_of(*seconds: float | None) -> float | None:
+    """The sum of the stages' training seconds; None when one of them is not known."""
+    return None if None in seconds else sum(seconds)
 
 
 def encoded(part: Dataset, encode) -> Dataset:
@@ -139,6 +149,7 @@ def run_mnre(args, corpus) -> dict:
         **{f"test_{key}": test[f"test_{key}"] for key in ("precision", "recall", "f1")},
         "eval_f1": trained["best_metric"],
         "train_runtime": trained["train_runtime"],
+        "train_runtime_total": trained.get("train_runtime_total"),
         "train_samples_per_second": trained["train_samples_per_second"],
         "eval_samples_per_second": test["test_samples_per_second"],
         "dev_curve": trained["dev_curve"],
@@ -235,6 +246,7 @@ def run_jmere(args, corpus) -> dict:
     paired = train_stage(classifier, args.resume_from_checkpoint)
     results = {
         "train_runtime": tagged["train_runtime"] + paired["train_runtime"],
+        "train_runtime_total": total_of(tagged.get("train_runtime_total"), paired.get("train_runtime_total")),
         "ner_train_samples_per_second": tagged["train_samples_per_second"],
         "pairs_train_samples_per_second": paired["train_samples_per_second"],
         "ner_dev_curve": tagged["dev_curve"],

@@ -10,11 +10,13 @@ import json
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from model_cards import build_model_card
@@ -72,6 +74,58 @@ class SaveShapleyOrders(TrainerCallback):
             )
 
 
+class TrainingClock(TrainerCallback, ExportableState):
+    """Seconds of training over every part of a run that was stopped and resumed.
+
+    The Trainer's ``train_runtime`` counts one call of ``train``: a resumed run reports its last
+    part only. The clock's count goes into every checkpoint's ``trainer_state.json`` and comes back
+    with it on resume (``restore_callback_states_from_checkpoint``); the time a stopped part spent
+    after its last checkpoint is not counted (that work is done again). See `go_on_with_the_clock`
+    and `training_seconds`.
+    """
+
+    def __init__(self, seconds_before: float = 0.0):
+        self.seconds_before = seconds_before
+        self._started: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self.seconds_before + running
+
+    def state(self) -> dict:
+        return {"args": {"seconds_before": self.seconds}, "attributes": {}}
+
+
+def clock_of(trainer: Trainer) -> TrainingClock | None:
+    return next(
+        (callback for callback in trainer.callback_handler.callbacks if isinstance(callback, TrainingClock)), None
+    )
+
+
+def go_on_with_the_clock(trainer: Trainer, checkpoint: str | os.PathLike | None) -> None:
+    """Before ``trainer.train(resume_from_checkpoint=checkpoint)``: a checkpoint saved without the
+    clock's count (an older version's, or with callback states not restored) leaves the earlier
+    parts uncounted, so the run goes without a clock; with one, the Trainer's saving would also
+    fail, as the checkpoint's state has no place for the clock."""
+    if not checkpoint or clock_of(trainer) is None:
+        return
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    restored = trainer.args.restore_callback_states_from_checkpoint
+    if not restored or TrainingClock.__name__ not in state.get("stateful_callbacks", {}):
+        trainer.remove_callback(TrainingClock)
+
+
+def training_seconds(trainer: Trainer) -> float | None:
+    """The seconds of training of every part of the run that ``trainer`` just trained (see
+    `go_on_with_the_clock`); None when they are not known."""
+    clock = clock_of(trainer)
+    return None if clock is None else round(clock.seconds, 4)
+
+
 class MIETrainer(Trainer):
     """The Trainer for Shap-CA.
 
@@ -88,7 +142,8 @@ class MIETrainer(Trainer):
       is the file's own, the ``gold_*`` columns of the batch. `compute_metrics` turns both into
       scores.
     - A checkpoint holds the state of the alignment games' order generator (`SaveShapleyOrders`): a
-      resumed run draws the orders the uninterrupted run would have drawn.
+      resumed run draws the orders the uninterrupted run would have drawn. Its training time goes
+      on too (`TrainingClock`): ``train_runtime_total`` counts every part, ``train_runtime`` the last.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
       the model card (`model_cards.build_model_card`) is written from the model's config, the
       data the run read and its results. Results files are written whole (temporary file, then rename).
@@ -106,18 +161,20 @@ class MIETrainer(Trainer):
         self.prediction_width = prediction_width
         self._loss_parts: dict[str, list[float]] = {}
         self.add_callback(SaveShapleyOrders())
+        self.add_callback(TrainingClock())
 
     def train(self, resume_from_checkpoint=None, **kwargs):
-        """`Trainer.train`, going on with the checkpoint's alignment orders when resuming, and with
-        a full disk said as such: torch's checkpoint writer reports it as "iostream error" or
+        """`Trainer.train`, going on with the checkpoint's alignment orders and training time when
+        resuming (``train_runtime_total`` in the metrics), and with a full disk said as such: torch's checkpoint writer reports it as "iostream error" or
         "unexpected pos", naming neither the disk nor the folder."""
         checkpoint = (
             last_complete_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         )
         if checkpoint:  # True and no complete checkpoint: the Trainer says so
             self._restore_shapley_orders(Path(checkpoint))
+        go_on_with_the_clock(self, checkpoint)
         try:
-            return super().train(
+            output = super().train(
                 resume_from_checkpoint=str(checkpoint) if checkpoint else resume_from_checkpoint, **kwargs
             )
         except (OSError, RuntimeError) as error:
@@ -130,6 +187,10 @@ class MIETrainer(Trainer):
                 f"the writer said: {str(error).strip().splitlines()[-1]}). Free some space (or give another "
                 "--output_dir), then go on from the last whole checkpoint with --resume_from_checkpoint true.",
             ) from error
+        total = training_seconds(self)
+        if total is not None:  # train_runtime is this part's; this counts the parts before it too
+            output.metrics["train_runtime_total"] = total
+        return output
 
     def _restore_shapley_orders(self, checkpoint: Path) -> None:
         owner = orders_owner(self.model)

@@ -44,5 +44,6 @@ def stock_training_arguments(args, output_dir, **changes) -> TrainingArguments:
         use_cpu=True,
         disable_tqdm=True,
         seed=args.seed,
+        restore_callback_states_from_checkpoint=True,  # a resumed stage's clock goes on (TrainingClock)
         **changes,
     )

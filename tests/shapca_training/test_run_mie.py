@@ -245,8 +245,14 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     (out / "checkpoint-999").mkdir()  # a save the kill tore: no trainer_state.json
     (out / "checkpoint-999" / "config.json").write_text("{")
 
+    [first] = [path for path in out.glob("checkpoint-*") if (path / "trainer_state.json").is_file()][:1]
+    counted = json.loads((first / "trainer_state.json").read_text())["stateful_callbacks"]["TrainingClock"]
     resumed = run_mie.main([*arguments(out), "--resume_from_checkpoint", "true"])
     assert resumed["test_f1"] == reference["test_f1"] and resumed["eval_f1"] == reference["eval_f1"]
+    # The training time counts the killed part up to its checkpoint; train_runtime is the last part's.
+    assert abs(reference["train_runtime_total"] - reference["train_runtime"]) < 1.0
+    assert counted["args"]["seconds_before"] > 0
+    assert resumed["train_runtime_total"] > resumed["train_runtime"] + counted["args"]["seconds_before"] / 2
     # The losses step by step, the alignment's included: the resumed run drew the same random
     # orders of the Shapley games as the uninterrupted one (they differ if it starts them again).
     assert loss_history(out) == loss_history(tmp_path / "reference")
@@ -266,12 +272,14 @@ def test_a_resumed_run_goes_on_counting_epochs_without_a_better_dev_f1(tmp_path,
     state = json.loads(state_file.read_text())
     state["best_metric"] = 2.0
     state["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]["early_stopping_patience_counter"] = 1
+    del state["stateful_callbacks"]["TrainingClock"]  # as an older version saved it: the time before is unknown
     state_file.write_text(json.dumps(state))
     resumed = tmp_path / "resumed"
     arguments = [str(ROOT / "configs" / "demo.json"), "--output_dir", str(resumed), "--cache_dir",
                  str(tmp_path / "cache"), *SMALL, "--num_train_epochs", "4", "--save_total_limit", "10",
                  "--resume_from_checkpoint", str(checkpoint)]  # fmt: skip
-    run_mie.main([*arguments, *patience])
+    results = run_mie.main([*arguments, *patience])
+    assert "train_runtime" in results and "train_runtime_total" not in results
     last = max(resumed.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
     assert json.loads((last / "trainer_state.json").read_text())["epoch"] == 2.0
     # Another patience on resume is not used (the checkpoint's goes on): the run says so.
