@@ -74,7 +74,8 @@ def warn_of_the_checkpoints_patience(checkpoint: str, training_args) -> None:
     of epochs without a better dev F1 (``restore_callback_states_from_checkpoint``). Say so when
     ``--early_stopping_patience`` asks for another patience, which the resumed run does not use."""
     state_file = Path(checkpoint) / "trainer_state.json"
-    if not training_args.load_best_model_at_end or not state_file.is_file():
+    restored = training_args.restore_callback_states_from_checkpoint
+    if not restored or not training_args.load_best_model_at_end or not state_file.is_file():
         return
     stored = (
         json.loads(state_file.read_text(encoding="utf-8")).get("stateful_callbacks", {}).get("EarlyStoppingCallback")
@@ -84,8 +85,9 @@ def warn_of_the_checkpoints_patience(checkpoint: str, training_args) -> None:
         return
     logger.warning(
         "%s was trained with --early_stopping_patience %s: the resumed run goes on with that patience and its "
-        "count of epochs without a better dev F1 (%s), not with --early_stopping_patience %s. To change it, start "
-        "over in another --output_dir.",
+        "count of epochs without a better dev F1 (%s), not with --early_stopping_patience %s. To use it, start over "
+        "in another --output_dir, or give --restore_callback_states_from_checkpoint false (the count then starts "
+        "again at 0).",
         checkpoint, stored["args"]["early_stopping_patience"],
         stored["attributes"]["early_stopping_patience_counter"], training_args.early_stopping_patience,
     )  # fmt: skip

@@ -41,7 +41,7 @@ from processing.decoding import bio_entities
 from shapca_metrics import load_metric
 from shapca_training.experiments.stock import encode_tagged, stock_training_arguments
 from shapca_training.records import last_complete_checkpoint
-from shapca_training.trainer import TrainingClock, go_on_with_the_clock, training_seconds
+from shapca_training.trainer import TrainingClock, add_total_training_time, drop_clock_unless_counted
 
 STAGE_RESULTS = "stage_results.json"  # a stage's results, written when its training ends
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
@@ -87,9 +87,9 @@ def train_stage(trainer: Trainer, resume: bool) -> dict:
     checkpoint = last_complete_checkpoint(folder) if resume else None
     if checkpoint:
         print(f"Going on from {checkpoint}.")
-    go_on_with_the_clock(trainer, checkpoint)
+    drop_clock_unless_counted(trainer, checkpoint)
     trained = trainer.train(resume_from_checkpoint=checkpoint).metrics
-    trained["train_runtime_total"] = training_seconds(trainer)
+    add_total_training_time(trainer, trained)
     curve = [log["eval_f1"] for log in trainer.state.log_history if "eval_f1" in log]
     finished = {**trained, "best_checkpoint": trainer.state.best_model_checkpoint,
                 "best_metric": trainer.state.best_metric, "dev_curve": curve}  # fmt: skip
@@ -97,9 +97,11 @@ def train_stage(trainer: Trainer, resume: bool) -> dict:
     return finished
 
 
-def total_of(*seconds: float | None) -> float | None:
-    """The sum of the stages' training seconds; None when one of them is not known."""
-    return None if None in seconds else sum(seconds)
+def total_training_time(*stages: dict) -> dict:
+    """``train_runtime_total`` of the stages together (every part of each), when each one's is known."""
+    if not all("train_runtime_total" in stage for stage in stages):
+        return {}
+    return {"train_runtime_total": sum(stage["train_runtime_total"] for stage in stages)}
 
 
 def encoded(part: Dataset, encode) -> Dataset:
@@ -149,10 +151,10 @@ def run_mnre(args, corpus) -> dict:
         **{f"test_{key}": test[f"test_{key}"] for key in ("precision", "recall", "f1")},
         "eval_f1": trained["best_metric"],
         "train_runtime": trained["train_runtime"],
-        "train_runtime_total": trained.get("train_runtime_total"),
         "train_samples_per_second": trained["train_samples_per_second"],
         "eval_samples_per_second": test["test_samples_per_second"],
         "dev_curve": trained["dev_curve"],
+        **total_training_time(trained),
     }
 
 
@@ -246,11 +248,11 @@ def run_jmere(args, corpus) -> dict:
     paired = train_stage(classifier, args.resume_from_checkpoint)
     results = {
         "train_runtime": tagged["train_runtime"] + paired["train_runtime"],
-        "train_runtime_total": total_of(tagged.get("train_runtime_total"), paired.get("train_runtime_total")),
         "ner_train_samples_per_second": tagged["train_samples_per_second"],
         "pairs_train_samples_per_second": paired["train_samples_per_second"],
         "ner_dev_curve": tagged["dev_curve"],
         "pairs_dev_curve": paired["dev_curve"],
+        **total_training_time(tagged, paired),
     }
     metric = load_metric("mjere")
     for prefix, part in (("eval", dev), ("test", test)):

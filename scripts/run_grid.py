@@ -133,6 +133,9 @@ if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
     try:
         outcome = main()
-    except KeyboardInterrupt:  # the runs are stopped and the log said how to go on: no traceback
+    except KeyboardInterrupt:  # any run started is stopped: say how to go on, without a traceback
+        logger.error(
+            "Start the grid again with the same command to go on: finished runs are skipped, stopped ones resume."
+        )
         sys.exit(128 + stopped_by[0])
     sys.exit(1 if "failed" in outcome.values() else 0)

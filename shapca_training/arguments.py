@@ -205,9 +205,14 @@ class MIETrainingArguments(TrainingArguments):
     early_stopping_patience: int = field(
         default=7, metadata={"help": "Epochs without a better dev F1 before stopping."}
     )
-    # The Trainer's default (False) restarts early stopping's count of epochs without a better dev
-    # F1 at 0 on resume: a run stopped and resumed would train longer than one never stopped.
-    restore_callback_states_from_checkpoint: bool = True
+    restore_callback_states_from_checkpoint: bool = field(
+        default=True,
+        metadata={
+            "help": "A resumed run goes on with early stopping's patience and count of epochs without a better dev "
+            "F1, and with its training time, as its checkpoint left them (the Trainer's default, false, restarts "
+            "the count at 0: a run stopped and resumed would train longer than one never stopped)."
+        },
+    )
     remove_unused_columns: bool = False
     train_sampling_strategy: str = field(
         default="random",

@@ -80,8 +80,8 @@ class TrainingClock(TrainerCallback, ExportableState):
     The Trainer's ``train_runtime`` counts one call of ``train``: a resumed run reports its last
     part only. The clock's count goes into every checkpoint's ``trainer_state.json`` and comes back
     with it on resume (``restore_callback_states_from_checkpoint``); the time a stopped part spent
-    after its last checkpoint is not counted (that work is done again). See `go_on_with_the_clock`
-    and `training_seconds`.
+    after its last checkpoint is not counted (that work is done again). See
+    `drop_clock_unless_counted` and `add_total_training_time`.
     """
 
     def __init__(self, seconds_before: float = 0.0):
@@ -106,24 +106,27 @@ def clock_of(trainer: Trainer) -> TrainingClock | None:
     )
 
 
-def go_on_with_the_clock(trainer: Trainer, checkpoint: str | os.PathLike | None) -> None:
-    """Before ``trainer.train(resume_from_checkpoint=checkpoint)``: a checkpoint saved without the
-    clock's count (an older version's, or with callback states not restored) leaves the earlier
-    parts uncounted, so the run goes without a clock; with one, the Trainer's saving would also
-    fail, as the checkpoint's state has no place for the clock."""
+def drop_clock_unless_counted(trainer: Trainer, checkpoint: str | os.PathLike | None) -> None:
+    """Before ``trainer.train(resume_from_checkpoint=checkpoint)``: without the clock's count in the
+    checkpoint (one saved by an older version, or without trainer_state.json) or with the callbacks'
+    states not restored (``--restore_callback_states_from_checkpoint false``), the earlier parts'
+    time is not known, so the run goes without a clock (and no total). Kept, the clock would also
+    make the Trainer fail at its first save: the checkpoint's state has no entry for it."""
     if not checkpoint or clock_of(trainer) is None:
         return
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    state_file = Path(checkpoint) / "trainer_state.json"
+    stored = json.loads(state_file.read_text(encoding="utf-8")) if state_file.is_file() else {}
     restored = trainer.args.restore_callback_states_from_checkpoint
-    if not restored or TrainingClock.__name__ not in state.get("stateful_callbacks", {}):
+    if not restored or TrainingClock.__name__ not in stored.get("stateful_callbacks", {}):
         trainer.remove_callback(TrainingClock)
 
 
-def training_seconds(trainer: Trainer) -> float | None:
-    """The seconds of training of every part of the run that ``trainer`` just trained (see
-    `go_on_with_the_clock`); None when they are not known."""
+def add_total_training_time(trainer: Trainer, metrics: dict) -> None:
+    """``train_runtime_total`` into the metrics of a training that just ended: its
+    ``train_runtime`` plus the earlier parts' count, when known (see `drop_clock_unless_counted`)."""
     clock = clock_of(trainer)
-    return None if clock is None else round(clock.seconds, 4)
+    if clock is not None:
+        metrics["train_runtime_total"] = round(clock.seconds_before + metrics["train_runtime"], 4)
 
 
 class MIETrainer(Trainer):
@@ -161,7 +164,8 @@ class MIETrainer(Trainer):
         self.prediction_width = prediction_width
         self._loss_parts: dict[str, list[float]] = {}
         self.add_callback(SaveShapleyOrders())
-        self.add_callback(TrainingClock())
+        if clock_of(self) is None:  # one clock: two would save their counts as a list the restore mispairs
+            self.add_callback(TrainingClock())
 
     def train(self, resume_from_checkpoint=None, **kwargs):
         """`Trainer.train`, going on with the checkpoint's alignment orders and training time when
@@ -172,7 +176,7 @@ class MIETrainer(Trainer):
         )
         if checkpoint:  # True and no complete checkpoint: the Trainer says so
             self._restore_shapley_orders(Path(checkpoint))
-        go_on_with_the_clock(self, checkpoint)
+        drop_clock_unless_counted(self, checkpoint)
         try:
             output = super().train(
                 resume_from_checkpoint=str(checkpoint) if checkpoint else resume_from_checkpoint, **kwargs
@@ -187,9 +191,7 @@ class MIETrainer(Trainer):
                 f"the writer said: {str(error).strip().splitlines()[-1]}). Free some space (or give another "
                 "--output_dir), then go on from the last whole checkpoint with --resume_from_checkpoint true.",
             ) from error
-        total = training_seconds(self)
-        if total is not None:  # train_runtime is this part's; this counts the parts before it too
-            output.metrics["train_runtime_total"] = total
+        add_total_training_time(self, output.metrics)  # train_runtime is this part's; the total counts all
         return output
 
     def _restore_shapley_orders(self, checkpoint: Path) -> None:

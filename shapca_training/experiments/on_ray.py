@@ -19,7 +19,8 @@ from pathlib import Path
 from .grid import LOG_FILE, last_error_line, prepare_run_folder, remove_checkpoints
 
 logger = logging.getLogger("run_grid")
-# The first line of a run's log: the process it ran in (each run has its own).
+# The first line a run writes to its log: the process it runs in (each run has its own; a resumed
+# run appends to the log, with its own such line).
 RUN_PROCESS_LINE = "run_grid: this run's process is"
 
 
@@ -97,7 +98,7 @@ def run_on_ray(ray, script: Path, todo: list, grid: dict, output_dir: Path, args
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see main): stop the runs, even on a cluster that stays up
         for reference in pending:
             ray.cancel(reference, force=True)
-        logger.error("Interrupted: %d run(s) stopped. Start the grid again to run them.", len(pending))
+        logger.error("Interrupted: %d run(s) stopped.", len(pending))
         raise
     return status
 
