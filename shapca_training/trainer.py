@@ -100,6 +100,22 @@ class TrainingClock(TrainerCallback, ExportableState):
         return {"args": {"seconds_before": self.seconds}, "attributes": {}}
 
 
+def early_stopped_at(checkpoint: str | os.PathLike) -> int | None:
+    """The step of ``checkpoint`` when early stopping ended the run's training there (its count of
+    epochs without a better dev F1 had reached its patience), else None. (A run that ended at its
+    last epoch is not: resumed with more epochs, it trains on, as the Trainer does.)"""
+    state_file = Path(checkpoint) / "trainer_state.json"
+    if not state_file.is_file():
+        return None
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    stored = state.get("stateful_callbacks", {}).get("EarlyStoppingCallback")
+    stored = stored[0] if isinstance(stored, list) else stored
+    if not stored:
+        return None
+    patience = stored["args"]["early_stopping_patience"]
+    return state["global_step"] if stored["attributes"]["early_stopping_patience_counter"] >= patience else None
+
+
 def clock_of(trainer: Trainer) -> TrainingClock | None:
     return next(
         (callback for callback in trainer.callback_handler.callbacks if isinstance(callback, TrainingClock)), None
@@ -146,7 +162,8 @@ class MIETrainer(Trainer):
       scores.
     - A checkpoint holds the state of the alignment games' order generator (`SaveShapleyOrders`): a
       resumed run draws the orders the uninterrupted run would have drawn. Its training time goes
-      on too (`TrainingClock`): ``train_runtime_total`` counts every part, ``train_runtime`` the last.
+      on too (`TrainingClock`): ``train_runtime_total`` counts every part, ``train_runtime`` the last;
+      resumed from the checkpoint at which its training ended (early stopping), it trains no step.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
       the model card (`model_cards.build_model_card`) is written from the model's config, the
       data the run read and its results. Results files are written whole (temporary file, then rename).
@@ -174,9 +191,18 @@ class MIETrainer(Trainer):
         checkpoint = (
             last_complete_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         )
+        ended_at = None
         if checkpoint:  # True and no complete checkpoint: the Trainer says so
             self._restore_shapley_orders(Path(checkpoint))
+            ended_at = early_stopped_at(checkpoint) if self.args.restore_callback_states_from_checkpoint else None
         drop_clock_unless_counted(self, checkpoint)
+        max_steps = self.args.max_steps
+        if ended_at is not None:
+            # The Trainer clears a checkpoint's stop when it resumes: it would train on past where
+            # early stopping ended the run. Ending at the checkpoint's step, it trains no step and
+            # takes the best checkpoint, as the uninterrupted run did.
+            logger.info("Early stopping had ended the training at %s: no step is trained again.", checkpoint)
+            self.args.max_steps = ended_at
         try:
             output = super().train(
                 resume_from_checkpoint=str(checkpoint) if checkpoint else resume_from_checkpoint, **kwargs
@@ -191,6 +217,8 @@ class MIETrainer(Trainer):
                 f"the writer said: {str(error).strip().splitlines()[-1]}). Free some space (or give another "
                 "--output_dir), then go on from the last whole checkpoint with --resume_from_checkpoint true.",
             ) from error
+        finally:
+            self.args.max_steps = max_steps
         add_total_training_time(self, output.metrics)  # train_runtime is this part's; the total counts all
         return output
 

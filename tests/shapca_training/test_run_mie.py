@@ -288,6 +288,24 @@ def test_a_resumed_run_goes_on_counting_epochs_without_a_better_dev_f1(tmp_path,
     assert "trained with --early_stopping_patience 2: the resumed run goes on with that patience" in caplog.text
 
 
+def test_a_run_stopped_after_early_stopping_ended_it_trains_no_further_step(tmp_path):
+    """Resumed from the checkpoint at which early stopping ended training (its count had reached the
+    patience), the run trains no step (the Trainer clears the stop on resume) and takes its best epoch."""
+    out, _ = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--early_stopping_patience", "1")
+    [checkpoint] = out.glob("checkpoint-*")
+    state_file = checkpoint / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["epoch"] == 1.0
+    state["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]["early_stopping_patience_counter"] = 1
+    state_file.write_text(json.dumps(state))
+    resumed = tmp_path / "resumed"
+    results = run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(resumed), "--cache_dir",
+                            str(tmp_path / "cache"), *SMALL, "--num_train_epochs", "3", "--early_stopping_patience",
+                            "1", "--resume_from_checkpoint", str(checkpoint)])  # fmt: skip
+    assert results["epoch"] == 1.0 and not list(resumed.glob("checkpoint-*"))
+    assert results["eval_f1"] == state["best_metric"]
+
+
 def test_a_run_stopped_after_training_scores_its_model_without_training_again(tmp_path, caplog):
     """Stopped while testing (all_results.json not yet written): --resume_from_checkpoint true scores
     the model the run saved; the Trainer would otherwise train on from its last checkpoint."""
