@@ -126,8 +126,7 @@ def drop_clock_unless_counted(trainer: Trainer, checkpoint: str | os.PathLike | 
     """Before ``trainer.train(resume_from_checkpoint=checkpoint)``: without the clock's count in the
     checkpoint (one saved by an older version, or without trainer_state.json) or with the callbacks'
     states not restored (``--restore_callback_states_from_checkpoint false``), the earlier parts'
-    time is not known, so the run goes without a clock (and no total). Kept, the clock would also
-    make the Trainer fail at its first save: the checkpoint's state has no entry for it."""
+    time is not known, so the run goes without a clock (and no total)."""
     if not checkpoint or clock_of(trainer) is None:
         return
     state_file = Path(checkpoint) / "trainer_state.json"
@@ -221,6 +220,14 @@ class MIETrainer(Trainer):
             self.args.max_steps = max_steps
         add_total_training_time(self, output.metrics)  # train_runtime is this part's; the total counts all
         return output
+
+    def _load_callback_state(self) -> None:
+        super()._load_callback_state()
+        # A checkpoint saved without one of this run's stateful callbacks (e.g. trained without early
+        # stopping) has no entry for it in its state, and the Trainer's first save would fail on it.
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, ExportableState):
+                self.state.stateful_callbacks.setdefault(type(callback).__name__, callback.state())
 
     def _restore_shapley_orders(self, checkpoint: Path) -> None:
         owner = orders_owner(self.model)

@@ -306,6 +306,21 @@ def test_a_run_stopped_after_early_stopping_ended_it_trains_no_further_step(tmp_
     assert results["eval_f1"] == state["best_metric"]
 
 
+def test_a_run_resumed_with_early_stopping_from_a_checkpoint_trained_without_it(tmp_path):
+    """A checkpoint saved with no early stopping (nothing of it in its state) resumes with it: the
+    Trainer's first save would otherwise fail on the missing entry (KeyError)."""
+    out, _ = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--load_best_model_at_end", "false")
+    [checkpoint] = out.glob("checkpoint-*")
+    assert (
+        "EarlyStoppingCallback" not in json.loads((checkpoint / "trainer_state.json").read_text())["stateful_callbacks"]
+    )
+    resumed = tmp_path / "resumed"
+    results = run_mie.main([str(ROOT / "configs" / "demo.json"), "--output_dir", str(resumed), "--cache_dir",
+                            str(tmp_path / "cache"), *SMALL, "--num_train_epochs", "2",
+                            "--resume_from_checkpoint", str(checkpoint)])  # fmt: skip
+    assert results["epoch"] == 2.0  # its epoch-2 checkpoint was saved
+
+
 def test_a_run_stopped_after_training_scores_its_model_without_training_again(tmp_path, caplog):
     """Stopped while testing (all_results.json not yet written): --resume_from_checkpoint true scores
     the model the run saved; the Trainer would otherwise train on from its last checkpoint."""
