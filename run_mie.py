@@ -39,7 +39,7 @@ from transformers import AutoConfig, EarlyStoppingCallback, set_seed
 
 from modeling_shapca import MODEL_FOR_HEAD
 from shapca_training.arguments import UsageError, parse_arguments
-from shapca_training.records import last_complete_checkpoint
+from shapca_training.records import last_complete_checkpoint, stored_callback_state
 
 # The corpus, processor, Trainer and metric code (processing and the *_mie modules) is imported
 # in the functions that use it, after the arguments are parsed: --help and a wrong flag answer at once.
@@ -73,14 +73,9 @@ def warn_of_the_checkpoints_patience(checkpoint: str, training_args) -> None:
     """A resumed run goes on with early stopping as its checkpoint left it: the patience and the count
     of epochs without a better dev F1 (``restore_callback_states_from_checkpoint``). Say so when
     ``--early_stopping_patience`` asks for another patience, which the resumed run does not use."""
-    state_file = Path(checkpoint) / "trainer_state.json"
-    restored = training_args.restore_callback_states_from_checkpoint
-    if not restored or not training_args.load_best_model_at_end or not state_file.is_file():
+    if not training_args.restore_callback_states_from_checkpoint or not training_args.load_best_model_at_end:
         return
-    stored = (
-        json.loads(state_file.read_text(encoding="utf-8")).get("stateful_callbacks", {}).get("EarlyStoppingCallback")
-    )
-    stored = stored[0] if isinstance(stored, list) else stored
+    stored = stored_callback_state(checkpoint, "EarlyStoppingCallback")
     if not stored or stored["args"]["early_stopping_patience"] == training_args.early_stopping_patience:
         return
     logger.warning(

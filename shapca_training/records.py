@@ -99,6 +99,19 @@ def last_complete_checkpoint(folder: str | os.PathLike) -> Path | None:
     return max(complete, key=lambda path: int(path.name.split("-")[-1]), default=None)
 
 
+def checkpoint_state(checkpoint: str | os.PathLike) -> dict:
+    """A checkpoint's ``trainer_state.json`` ({} when it has none)."""
+    state_file = Path(checkpoint) / "trainer_state.json"
+    return json.loads(state_file.read_text(encoding="utf-8")) if state_file.is_file() else {}
+
+
+def stored_callback_state(checkpoint: str | os.PathLike, name: str) -> dict | None:
+    """The state (``{"args": ..., "attributes": ...}``) a checkpoint saved for the Trainer's
+    callback of class ``name`` (e.g. ``EarlyStoppingCallback``), or None when it saved none."""
+    stored = checkpoint_state(checkpoint).get("stateful_callbacks", {}).get(name)
+    return stored[0] if isinstance(stored, list) else stored  # a list when a run has several of that class
+
+
 def read_results(path: str | os.PathLike) -> dict | None:
     """The results JSON at ``path``, or None when it is missing or not a whole JSON object."""
     try:

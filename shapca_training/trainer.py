@@ -24,7 +24,13 @@ from modeling_shapca import ShapCAInputs
 from modeling_shapca.heads import IGNORE_INDEX
 from processing.decoding import join_windows, predictions_from_logits
 from processing.pipeline_shapca import add_pipeline_to_config, save_pipeline_code
-from shapca_training.records import last_complete_checkpoint, read_results, write_text_atomic
+from shapca_training.records import (
+    checkpoint_state,
+    last_complete_checkpoint,
+    read_results,
+    stored_callback_state,
+    write_text_atomic,
+)
 
 logger = logging.getLogger(__name__)
 LOSS_PARTS = ("loss_main", "loss_semantic", "loss_modality")
@@ -104,16 +110,13 @@ def early_stopped_at(checkpoint: str | os.PathLike) -> int | None:
     """The step of ``checkpoint`` when early stopping ended the run's training there (its count of
     epochs without a better dev F1 had reached its patience), else None. (A run that ended at its
     last epoch is not: resumed with more epochs, it trains on, as the Trainer does.)"""
-    state_file = Path(checkpoint) / "trainer_state.json"
-    if not state_file.is_file():
+    stored = stored_callback_state(checkpoint, "EarlyStoppingCallback")
+    if (
+        not stored
+        or stored["attributes"]["early_stopping_patience_counter"] < stored["args"]["early_stopping_patience"]
+    ):
         return None
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    stored = state.get("stateful_callbacks", {}).get("EarlyStoppingCallback")
-    stored = stored[0] if isinstance(stored, list) else stored
-    if not stored:
-        return None
-    patience = stored["args"]["early_stopping_patience"]
-    return state["global_step"] if stored["attributes"]["early_stopping_patience_counter"] >= patience else None
+    return checkpoint_state(checkpoint)["global_step"]
 
 
 def clock_of(trainer: Trainer) -> TrainingClock | None:
@@ -129,10 +132,8 @@ def drop_clock_unless_counted(trainer: Trainer, checkpoint: str | os.PathLike | 
     time is not known, so the run goes without a clock (and no total)."""
     if not checkpoint or clock_of(trainer) is None:
         return
-    state_file = Path(checkpoint) / "trainer_state.json"
-    stored = json.loads(state_file.read_text(encoding="utf-8")) if state_file.is_file() else {}
     restored = trainer.args.restore_callback_states_from_checkpoint
-    if not restored or TrainingClock.__name__ not in stored.get("stateful_callbacks", {}):
+    if not restored or stored_callback_state(checkpoint, TrainingClock.__name__) is None:
         trainer.remove_callback(TrainingClock)
 
 
@@ -185,8 +186,9 @@ class MIETrainer(Trainer):
 
     def train(self, resume_from_checkpoint=None, **kwargs):
         """`Trainer.train`, going on with the checkpoint's alignment orders and training time when
-        resuming (``train_runtime_total`` in the metrics), and with a full disk said as such: torch's checkpoint writer reports it as "iostream error" or
-        "unexpected pos", naming neither the disk nor the folder."""
+        resuming (``train_runtime_total`` in the metrics), and with a full disk said as such:
+        torch's checkpoint writer reports it as "iostream error" or "unexpected pos", naming
+        neither the disk nor the folder."""
         checkpoint = (
             last_complete_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
         )
