@@ -363,6 +363,12 @@ def parse_arguments(argv: list[str] | None = None):
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     # The config class's own check, before any data is read (the model is built much later).
     ShapCAWordPairConfig.check_numbers(model_args.config_settings())
+    if model_args.fusion_use_context is False and model_args.use_image is False:
+        raise UsageError(
+            "--fusion_use_context false changes nothing with --use_image false: the context in fusion biases and "
+            "gates the text's attention to the image, which a model without images does not have (the run would "
+            "be the same model). Drop the flag, or train with images."
+        )
     check_model_path(model_args.model_name_or_path)
     data_args.check_source()
     if data_args.max_length < MIN_MAX_LENGTH:

@@ -343,6 +343,14 @@ def test_resume_true_without_a_checkpoint_starts_over(tmp_path, caplog):
     assert "No complete checkpoint" in caplog.text
 
 
+def test_an_ablation_that_changes_nothing_is_refused():
+    # Without images the fusion has no attention to the image for the context to bias: the same model.
+    with pytest.raises(run_mie.UsageError, match="--fusion_use_context false changes nothing with --use_image false"):
+        run_mie.parse_arguments(["configs/demo.json", "--use_image", "false", "--fusion_use_context", "false"])
+    model_args, _, _ = run_mie.parse_arguments(["configs/demo.json", "--fusion_use_context", "false"])
+    assert model_args.fusion_use_context is False and model_args.use_image
+
+
 def test_abbreviated_flags_are_refused():
     with pytest.raises(run_mie.UsageError, match="unknown flag --num_train_epoch: did you mean --num_train_epochs"):
         run_mie.parse_arguments(["--num_train_epoch", "1"])

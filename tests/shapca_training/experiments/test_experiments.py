@@ -87,7 +87,7 @@ def test_every_grid_file_expands_to_run_mie_flags(grid_file, valid_flags, monkey
     if grid_file.stem == "grid_alpha_beta":  # Figure 3: two one-at-a-time sweeps through alpha=0.2, beta=0.4
         assert len(runs) == 11 * 3 and sum(run.name.startswith("alpha=0.2,beta=0.4,") for run in runs) == 3
     if grid_file.stem == "grid_jmere_ablations":  # Table 2: Shap-CA over three seeds, each part out over two
-        assert len(runs) == 3 + 5 * 2 and runs[0].name == "variant=shapca,seed=1"
+        assert len(runs) == 3 + 4 * 2 and runs[0].name == "variant=shapca,seed=1"
         text_only = next(run for run in runs if run.name == "variant=text_only,seed=2")
         assert text_only.config["use_context"] is False and text_only.config["seed"] == 2
 
