@@ -39,7 +39,7 @@ from transformers import AutoConfig, EarlyStoppingCallback, set_seed
 
 from modeling_shapca import MODEL_FOR_HEAD
 from shapca_training.arguments import UsageError, parse_arguments
-from shapca_training.records import last_complete_checkpoint, stored_callback_state
+from shapca_training.records import checkpoint_state, last_complete_checkpoint, stored_callback_state
 
 # The corpus, processor, Trainer and metric code (processing and the *_mie modules) is imported
 # in the functions that use it, after the arguments are parsed: --help and a wrong flag answer at once.
@@ -75,7 +75,7 @@ def warn_of_the_checkpoints_patience(checkpoint: str, training_args) -> None:
     ``--early_stopping_patience`` asks for another patience, which the resumed run does not use."""
     if not training_args.restore_callback_states_from_checkpoint or not training_args.load_best_model_at_end:
         return
-    stored = stored_callback_state(checkpoint, "EarlyStoppingCallback")
+    stored = stored_callback_state(checkpoint_state(checkpoint), "EarlyStoppingCallback")
     if not stored or stored["args"]["early_stopping_patience"] == training_args.early_stopping_patience:
         return
     logger.warning(

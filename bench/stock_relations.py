@@ -41,7 +41,7 @@ from processing.decoding import bio_entities
 from shapca_metrics import load_metric
 from shapca_training.experiments.stock import encode_tagged, stock_training_arguments
 from shapca_training.records import last_complete_checkpoint
-from shapca_training.trainer import TrainingClock, add_total_training_time, drop_clock_unless_counted
+from shapca_training.trainer import TrainingClock, add_total_training_time
 
 STAGE_RESULTS = "stage_results.json"  # a stage's results, written when its training ends
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
@@ -87,7 +87,6 @@ def train_stage(trainer: Trainer, resume: bool) -> dict:
     checkpoint = last_complete_checkpoint(folder) if resume else None
     if checkpoint:
         print(f"Going on from {checkpoint}.")
-    drop_clock_unless_counted(trainer, checkpoint)
     trained = trainer.train(resume_from_checkpoint=checkpoint).metrics
     add_total_training_time(trainer, trained)
     curve = [log["eval_f1"] for log in trainer.state.log_history if "eval_f1" in log]

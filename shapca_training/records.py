@@ -105,10 +105,10 @@ def checkpoint_state(checkpoint: str | os.PathLike) -> dict:
     return json.loads(state_file.read_text(encoding="utf-8")) if state_file.is_file() else {}
 
 
-def stored_callback_state(checkpoint: str | os.PathLike, name: str) -> dict | None:
-    """The state (``{"args": ..., "attributes": ...}``) a checkpoint saved for the Trainer's
-    callback of class ``name`` (e.g. ``EarlyStoppingCallback``), or None when it saved none."""
-    stored = checkpoint_state(checkpoint).get("stateful_callbacks", {}).get(name)
+def stored_callback_state(state: dict, name: str) -> dict | None:
+    """The state (``{"args": ..., "attributes": ...}``) a checkpoint's ``state`` (`checkpoint_state`)
+    holds for the Trainer's callback of class ``name`` (e.g. ``EarlyStoppingCallback``), or None."""
+    stored = state.get("stateful_callbacks", {}).get(name)
     return stored[0] if isinstance(stored, list) else stored  # a list when a run has several of that class
 
 

@@ -86,37 +86,48 @@ class TrainingClock(TrainerCallback, ExportableState):
     The Trainer's ``train_runtime`` counts one call of ``train``: a resumed run reports its last
     part only. The clock's count goes into every checkpoint's ``trainer_state.json`` and comes back
     with it on resume (``restore_callback_states_from_checkpoint``); the time a stopped part spent
-    after its last checkpoint is not counted (that work is done again). See
-    `drop_clock_unless_counted` and `add_total_training_time`.
+    after its last checkpoint is not counted (that work is done again). A run resumed without a
+    count (a checkpoint saved without the clock, or callback states not restored) does not know its
+    earlier parts' time: `add_total_training_time` then gives no total.
     """
 
-    def __init__(self, seconds_before: float = 0.0):
-        self.seconds_before = seconds_before
+    def __init__(self, seconds_before: float | None = None, counted_from_start: bool = True):
+        self.seconds_before = seconds_before  # None: not restored from a checkpoint
+        self.counted_from_start = counted_from_start
         self._started: float | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._started = time.perf_counter()
+        if self.seconds_before is None:  # a new run, or a resumed one whose checkpoint held no count
+            self.seconds_before = 0.0
+            self.counted_from_start = state.global_step == 0
+        # A checkpoint saved without a clock has no entry for it, and the Trainer's saves need one.
+        state.stateful_callbacks.setdefault(type(self).__name__, self.state())
 
     @property
     def seconds(self) -> float:
         running = time.perf_counter() - self._started if self._started is not None else 0.0
-        return self.seconds_before + running
+        return (self.seconds_before or 0.0) + running
 
     def state(self) -> dict:
-        return {"args": {"seconds_before": self.seconds}, "attributes": {}}
+        return {
+            "args": {"seconds_before": self.seconds, "counted_from_start": self.counted_from_start},
+            "attributes": {},
+        }
 
 
 def early_stopped_at(checkpoint: str | os.PathLike) -> int | None:
     """The step of ``checkpoint`` when early stopping ended the run's training there (its count of
     epochs without a better dev F1 had reached its patience), else None. (A run that ended at its
     last epoch is not: resumed with more epochs, it trains on, as the Trainer does.)"""
-    stored = stored_callback_state(checkpoint, "EarlyStoppingCallback")
+    state = checkpoint_state(checkpoint)
+    stored = stored_callback_state(state, "EarlyStoppingCallback")
     if (
         not stored
         or stored["attributes"]["early_stopping_patience_counter"] < stored["args"]["early_stopping_patience"]
     ):
         return None
-    return checkpoint_state(checkpoint)["global_step"]
+    return state["global_step"]
 
 
 def clock_of(trainer: Trainer) -> TrainingClock | None:
@@ -125,23 +136,11 @@ def clock_of(trainer: Trainer) -> TrainingClock | None:
     )
 
 
-def drop_clock_unless_counted(trainer: Trainer, checkpoint: str | os.PathLike | None) -> None:
-    """Before ``trainer.train(resume_from_checkpoint=checkpoint)``: without the clock's count in the
-    checkpoint (one saved by an older version, or without trainer_state.json) or with the callbacks'
-    states not restored (``--restore_callback_states_from_checkpoint false``), the earlier parts'
-    time is not known, so the run goes without a clock (and no total)."""
-    if not checkpoint or clock_of(trainer) is None:
-        return
-    restored = trainer.args.restore_callback_states_from_checkpoint
-    if not restored or stored_callback_state(checkpoint, TrainingClock.__name__) is None:
-        trainer.remove_callback(TrainingClock)
-
-
 def add_total_training_time(trainer: Trainer, metrics: dict) -> None:
     """``train_runtime_total`` into the metrics of a training that just ended: its
-    ``train_runtime`` plus the earlier parts' count, when known (see `drop_clock_unless_counted`)."""
+    ``train_runtime`` plus the earlier parts' count, when known (see `TrainingClock`)."""
     clock = clock_of(trainer)
-    if clock is not None:
+    if clock is not None and clock.counted_from_start:
         metrics["train_runtime_total"] = round(clock.seconds_before + metrics["train_runtime"], 4)
 
 
@@ -196,7 +195,6 @@ class MIETrainer(Trainer):
         if checkpoint:  # True and no complete checkpoint: the Trainer says so
             self._restore_shapley_orders(Path(checkpoint))
             ended_at = early_stopped_at(checkpoint) if self.args.restore_callback_states_from_checkpoint else None
-        drop_clock_unless_counted(self, checkpoint)
         max_steps = self.args.max_steps
         if ended_at is not None:
             # The Trainer clears a checkpoint's stop when it resumes: it would train on past where
