@@ -11,8 +11,9 @@ Each run writes what run_mie.py writes (``all_results.json``, ``predictions_*.js
 into ``<output_dir>/<axis values>`` (e.g. ``runs/grid/alpha=0.2,seed=1``), with its config
 (``run_config.json``) and its log (``run.log``); its weights are deleted at the end unless
 ``--save_checkpoints``. Started again, the grid skips the finished runs; an interrupted run goes
-on from its last checkpoint (an epoch's, as ``run_mie.py --resume_from_checkpoint true`` does), or
-from scratch when the grid now gives it another config. The grid file format is described in ``shapca_training/experiments/grid.py``; ``run_mie.py`` flags
+on from its last checkpoint (an epoch's, as ``run_mie.py --resume_from_checkpoint true`` does); when
+the grid now gives it another config it starts from scratch, but a checkpoint of the old config is
+deleted only with ``--restart_changed`` (without it the grid refuses to start and says what changed). The grid file format is described in ``shapca_training/experiments/grid.py``; ``run_mie.py`` flags
 after the grid file override its fixed flags (data paths, the encoder), not its axes.
 
 Ray starts on this machine by default (one run per ``--cpus_per_trial`` cores, or per
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from shapca_training.experiments.grid import (
     check_flags,
+    check_no_checkpoint_is_lost,
     check_output_dir,
     config_changed,
     expand_grid,
@@ -65,6 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--save_checkpoints", action="store_true", help="Keep each run's weights.")
     parser.add_argument(
         "--dry_run", action="store_true", help="List the runs and whether they are finished; run nothing."
+    )
+    parser.add_argument(
+        "--restart_changed",
+        action="store_true",
+        help="Train again from scratch the runs that stopped with a checkpoint made with another config than "
+        "the grid now gives them, deleting that checkpoint (without it the grid refuses to start).",
     )
     args, run_mie_args = parser.parse_known_args(argv)
     args.overrides = parse_overrides(run_mie_args)
@@ -108,6 +116,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
         return status
     if not todo:
         return status
+    check_no_checkpoint_is_lost(todo, output_dir, args.restart_changed)
 
     ray = import_ray()
     started = start_ray(ray, args)
@@ -133,6 +142,9 @@ if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
     try:
         outcome = main()
+    except ValueError as refusal:  # a grid, a flag or a folder refused before any run started: the message says why
+        logger.error("%s", refusal)
+        sys.exit(2)
     except KeyboardInterrupt:  # any run started is stopped: say how to go on, without a traceback
         logger.error(
             "Start the grid again with the same command to go on: finished runs are skipped, stopped ones resume."

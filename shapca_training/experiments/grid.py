@@ -46,6 +46,7 @@ RESULTS_FILE = "all_results.json"
 RUN_FILE = "grid_run.json"  # the run's axis values (and the grid's), written before the run starts
 CONFIG_FILE = "run_config.json"  # the run's run_mie.py config: `python run_mie.py <run>/run_config.json`
 LOG_FILE = "run.log"
+CHECKPOINT_OF_ANOTHER_CONFIG = "has a checkpoint of another config"  # how the plan of such a run starts
 GRID_KEYS = ("description", "base_config", "flags", "variants", "axes")
 VARIANT_AXIS = "variant"  # the axis whose values name sets of flags (the grid's "variants")
 RESERVED_FLAGS = {
@@ -126,6 +127,10 @@ def parse_overrides(args: list[str]) -> dict:
             overrides[name] = []
         elif name is None:
             raise ValueError(f"Unexpected argument {arg!r}: run_mie.py flags go as --name value.")
+        elif not arg:
+            raise ValueError(
+                f"--{name} was given an empty value (an unset shell variable?): give it a value or leave it out."
+            )
         else:
             overrides[name].append(arg)
     return {key: values[0] if len(values) == 1 else values for key, values in overrides.items()}
@@ -284,6 +289,16 @@ def changed_flags(run: GridRun, folder: Path) -> list[str]:
     return sorted(flag for flag in before.keys() | now.keys() if before.get(flag) != now.get(flag))
 
 
+def changed_values(run: GridRun, folder: Path) -> str:
+    """The flags that changed since the run was made, each with its value then and now:
+    ``"seed: 1 -> 2, epochs: '10' -> '5'"``."""
+    if not (folder / CONFIG_FILE).is_file():
+        return f"no {CONFIG_FILE} says how it was made"
+    before = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    now = run_config(run, folder)
+    return ", ".join(f"{flag}: {before.get(flag)!r} -> {now.get(flag)!r}" for flag in changed_flags(run, folder))
+
+
 def config_changed(run: GridRun, folder: Path) -> bool:
     """True when a run was made with another config than the grid now gives it."""
     return (folder / CONFIG_FILE).is_file() and bool(changed_flags(run, folder))
@@ -292,17 +307,39 @@ def config_changed(run: GridRun, folder: Path) -> bool:
 def unfinished_run_plan(run: GridRun, folder: Path) -> str:
     """What the grid does with an unfinished run: ``"to run"`` (never started: no folder, or only the
     files the grid writes before a run starts), ``"resumes"`` (the same config and a complete
-    checkpoint: it goes on from there) or ``"starts over (...)"`` with why."""
+    checkpoint: it goes on from there), ``"starts over (...)"`` with why, or, for a checkpoint made
+    with another config, a line that starts with ``CHECKPOINT_OF_ANOTHER_CONFIG`` (the grid starts
+    such a run over only when told to: see ``restart_changed``)."""
     from shapca_training.records import last_complete_checkpoint  # torch: imported only when asked
 
     if not folder.exists() or {path.name for path in folder.iterdir()} <= {RUN_FILE, CONFIG_FILE}:
         return "to run"
     changed = changed_flags(run, folder)
+    checkpoint = last_complete_checkpoint(folder)
+    if changed and checkpoint is not None:
+        return (
+            f"{CHECKPOINT_OF_ANOTHER_CONFIG} ({changed_values(run, folder)}): starts over only with --restart_changed"
+        )
     if changed:
         return f"starts over (the grid now gives other values of {', '.join(changed)})"
-    if last_complete_checkpoint(folder) is None:
+    if checkpoint is None:
         return "starts over (no complete checkpoint)"
     return "resumes"
+
+
+def check_no_checkpoint_is_lost(runs: list[GridRun], output_dir: Path, restart_changed: bool) -> None:
+    """Refuse to start when a run would throw away a checkpoint made with another config than the grid
+    now gives it (hours of training, often lost to a flag given by mistake), unless
+    ``restart_changed``: the message names each such run with the values then and now."""
+    plans = {run.name: unfinished_run_plan(run, output_dir / run.name) for run in runs}
+    at_risk = [f"  {name}: {plan}" for name, plan in plans.items() if plan.startswith(CHECKPOINT_OF_ANOTHER_CONFIG)]
+    if at_risk and not restart_changed:
+        raise ValueError(
+            "These runs stopped with a checkpoint made with another config than the grid now gives them:\n"
+            + "\n".join(at_risk)
+            + "\nGive the same values to resume them, or --restart_changed to train them again from scratch "
+            "(their checkpoints are deleted)."
+        )
 
 
 def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> tuple[Path, bool]:

@@ -4,7 +4,10 @@ known), its figures, and the Shapley heatmap of a checkpoint of the grid."""
 
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 from argparse import Namespace
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from shapca_training.experiments.grid import (
     RUN_FILE,
     VARIANT_AXIS,
     check_flags,
+    check_no_checkpoint_is_lost,
     expand_grid,
     last_error_line,
     load_grid,
@@ -173,6 +177,25 @@ def test_a_run_the_grid_only_prepared_is_to_run_not_started_over(tmp_path):
     assert unfinished_run_plan(run, folder) == "to run"
     (folder / "run.log").write_text("started, killed before its first checkpoint")
     assert unfinished_run_plan(run, folder) == "starts over (no complete checkpoint)"
+    config = json.loads((folder / "run_config.json").read_text())
+    (folder / "run_config.json").write_text(json.dumps({**config, "seed": 2}))
+    assert unfinished_run_plan(run, folder) == "starts over (the grid now gives other values of seed)"
+    check_no_checkpoint_is_lost([run], folder.parent, restart_changed=False)  # no checkpoint to lose
+
+
+def test_an_empty_flag_value_stops_the_grid_with_a_message_not_a_traceback(tmp_path):
+    """``--text_model_name_or_path "$ENC"`` with ENC unset gave an empty value, hence another config
+    than the runs' checkpoints were made with: refused before anything is touched."""
+    with pytest.raises(ValueError, match="--encoder was given an empty value"):
+        parse_overrides(["--encoder", ""])
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_grid.py"), str(ROOT / "configs" / "grid_demo.json"),
+         "--output_dir", str(tmp_path / "runs"), "--text_model_name_or_path", ""],
+        check=False, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--text_model_name_or_path was given an empty value" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "runs").exists()
 
 
 # -- bootstrap ----------------------------------------------------------------------------------
@@ -438,10 +461,16 @@ def test_grid_runs_every_combination_then_resumes(grid_runs, caplog):
     with caplog.at_level("INFO", logger="run_grid"):
         run_grid.main([*without_weights, "--dry_run"])  # says what it would do, does nothing
     assert f"{interrupted}: resumes" in caplog.text
-    assert f"{changed}: starts over (the grid now gives other values of demo_train_size)" in caplog.text
+    plan = "has a checkpoint of another config (demo_train_size: '40' -> '56'): starts over only with --restart_changed"
+    assert f"{changed}: {plan}" in caplog.text
     assert (changed / "stale.txt").exists()
+    # Its checkpoint is hours of training, often lost to a flag given by mistake: kept unless told.
+    with pytest.raises(ValueError, match=r"alpha=0,seed=1: .*demo_train_size: '40' -> '56'.*--restart_changed"):
+        run_grid.main(without_weights)
+    assert (changed / "stale.txt").exists() and list(changed.glob("checkpoint-*"))
+    assert not (interrupted / "all_results.json").exists()  # nothing ran
     again = {interrupted.name: "finished", changed.name: "finished"}
-    assert run_grid.main(without_weights) == {**dict.fromkeys(RUNS, "skipped"), **again}
+    assert run_grid.main([*without_weights, "--restart_changed"]) == {**dict.fromkeys(RUNS, "skipped"), **again}
     after = mtimes(out)
     for name in again:
         assert after.pop(name) > before.pop(name)
