@@ -38,6 +38,7 @@ from shapca_training.experiments.grid import (
     check_output_dir,
     config_changed,
     expand_grid,
+    hold_output_dir,
     is_finished,
     load_grid,
     override_flags,
@@ -103,21 +104,38 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     runs = select_runs(expand_grid(grid), args.only)
     output_dir = Path(args.output_dir).resolve()
     check_output_dir(output_dir)
+    if args.dry_run:
+        status, _ = finished_and_todo(runs, output_dir, args.grid)
+        for run in runs:
+            plan = "finished" if run.name in status else unfinished_run_plan(run, output_dir / run.name)
+            logger.info("  %s: %s", output_dir / run.name, plan)
+        return status
+    with hold_output_dir(output_dir):
+        status, todo = finished_and_todo(runs, output_dir, args.grid)
+        if todo:
+            check_no_checkpoint_is_lost(todo, output_dir, args.restart_changed)
+            status.update(run_on_local_or_joined_ray(todo, grid, output_dir, args))
+    failed = [name for name, state in status.items() if state == "failed"]
+    if failed:
+        logger.error("%d run(s) failed: %s. Start the grid again to retry them.", len(failed), ", ".join(failed))
+    if todo:
+        logger.info("Report: python scripts/report_mie.py %s", args.output_dir)
+    return status
+
+
+def finished_and_todo(runs: list, output_dir: Path, grid_path: str) -> tuple[dict[str, str], list]:
+    """The finished runs ("skipped"), warned when the grid now gives them another config, and the rest."""
     status = {run.name: "skipped" for run in runs if is_finished(output_dir / run.name)}
     for run in runs:
         if run.name in status and config_changed(run, output_dir / run.name):
             logger.warning("%s finished with another config than the grid now gives; delete it to rerun it.", run.name)
     todo = [run for run in runs if run.name not in status]
-    logger.info("%s: %d runs, %d finished before, %d to run.", args.grid, len(runs), len(status), len(todo))
-    if args.dry_run:
-        for run in runs:
-            plan = "finished" if run.name in status else unfinished_run_plan(run, output_dir / run.name)
-            logger.info("  %s: %s", output_dir / run.name, plan)
-        return status
-    if not todo:
-        return status
-    check_no_checkpoint_is_lost(todo, output_dir, args.restart_changed)
+    logger.info("%s: %d runs, %d finished before, %d to run.", grid_path, len(runs), len(status), len(todo))
+    return status, todo
 
+
+def run_on_local_or_joined_ray(todo: list, grid: dict, output_dir: Path, args: argparse.Namespace) -> dict[str, str]:
+    """Train the runs on Ray (started here unless ``--address``), stopped by Ctrl-C or SIGTERM."""
     ray = import_ray()
     started = start_ray(ray, args)
     on_main_thread = threading.current_thread() is threading.main_thread()
@@ -125,17 +143,12 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     # workers. Set after Ray starts: Ray's own handler would abort the driver.
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
-        status.update(run_on_ray(ray, RUN_MIE, todo, grid, output_dir, args))
+        return run_on_ray(ray, RUN_MIE, todo, grid, output_dir, args)
     finally:
         if on_main_thread and previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if started:
             ray.shutdown()
-    failed = [name for name, state in status.items() if state == "failed"]
-    if failed:
-        logger.error("%d run(s) failed: %s. Start the grid again to retry them.", len(failed), ", ".join(failed))
-    logger.info("Report: python scripts/report_mie.py %s", args.output_dir)
-    return status
 
 
 if __name__ == "__main__":

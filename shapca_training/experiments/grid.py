@@ -26,12 +26,14 @@ Each run lives in ``<output_dir>/<name>``, its name made of its axis values
 (``alpha=0.2,seed=1``), so that the grid started again finds it. A run is finished once its
 ``all_results.json`` exists (``run_mie.py`` writes it after training and testing); a folder
 without it is an interrupted run. It goes on from its last checkpoint when the grid gives it the
-config it was started with (its ``run_config.json``); with another config it is removed and run
-again from scratch.
+config it was started with (its ``run_config.json``); with another config it is run again from
+scratch, but a checkpoint it left is deleted only when asked (``--restart_changed``). One grid at a
+time writes into a folder (``hold_output_dir``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -46,6 +48,7 @@ RESULTS_FILE = "all_results.json"
 RUN_FILE = "grid_run.json"  # the run's axis values (and the grid's), written before the run starts
 CONFIG_FILE = "run_config.json"  # the run's run_mie.py config: `python run_mie.py <run>/run_config.json`
 LOG_FILE = "run.log"
+LOCK_FILE = ".run_grid.lock"  # held by the grid writing into the folder
 CHECKPOINT_OF_ANOTHER_CONFIG = "has a checkpoint of another config"  # how the plan of such a run starts
 GRID_KEYS = ("description", "base_config", "flags", "variants", "axes")
 VARIANT_AXIS = "variant"  # the axis whose values name sets of flags (the grid's "variants")
@@ -169,6 +172,29 @@ def check_output_dir(output_dir: Path) -> None:
         raise ValueError(f"--output_dir {output_dir}: {blocking} is a file, not a folder: give a folder for the runs.")
     if blocking is not None and not os.access(blocking, os.W_OK | os.X_OK):
         raise ValueError(f"--output_dir {output_dir}: {blocking} cannot be written to: give a folder you can write.")
+
+
+@contextlib.contextmanager
+def hold_output_dir(output_dir: Path):
+    """Hold the grid's folder for as long as the grid runs: a second grid started on it (the same
+    command twice, in two terminals) would train the same unfinished runs into the same folders, or
+    delete one that another grid is training. Refused with a message; the lock goes with the
+    process, however it ends. (An advisory ``flock``: where the system has none, nothing is held.)"""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(
+                f"Another scripts/run_grid.py is running on {output_dir}: wait for it to end, or stop it "
+                "(Ctrl-C or kill; its runs resume when a grid is started again)."
+            ) from None
+        yield
 
 
 def last_error_line(log: Path) -> str | None:

@@ -24,6 +24,7 @@ from shapca_training.experiments.grid import (
     check_flags,
     check_no_checkpoint_is_lost,
     expand_grid,
+    hold_output_dir,
     last_error_line,
     load_grid,
     override_flags,
@@ -181,6 +182,21 @@ def test_a_run_the_grid_only_prepared_is_to_run_not_started_over(tmp_path):
     (folder / "run_config.json").write_text(json.dumps({**config, "seed": 2}))
     assert unfinished_run_plan(run, folder) == "starts over (the grid now gives other values of seed)"
     check_no_checkpoint_is_lost([run], folder.parent, restart_changed=False)  # no checkpoint to lose
+
+
+def test_one_grid_at_a_time_writes_into_a_folder(tmp_path):
+    """A second grid on the same folder (the command started twice) is refused before it touches a
+    run; the folder is free again once the first ends."""
+    out = tmp_path / "runs"
+    args = [str(ROOT / "configs" / "grid_demo.json"), "--output_dir", str(out), *TINY]
+    with hold_output_dir(out):
+        with pytest.raises(ValueError, match=f"Another scripts/run_grid.py is running on {out}"):
+            run_grid.main(args)
+        with pytest.raises(ValueError, match="Another"), hold_output_dir(out):
+            pass
+    assert not [path for path in out.iterdir() if path.is_dir()]  # no run was prepared
+    with hold_output_dir(out):
+        pass
 
 
 def test_an_empty_flag_value_stops_the_grid_with_a_message_not_a_traceback(tmp_path):
