@@ -38,7 +38,8 @@ import transformers
 from transformers import AutoConfig, EarlyStoppingCallback, set_seed
 
 from modeling_shapca import MODEL_FOR_HEAD
-from shapca_training.arguments import UsageError, parse_arguments
+from shapca_training.arguments import parse_arguments
+from shapca_training.errors import UsageError
 from shapca_training.records import checkpoint_state, last_complete_checkpoint, stored_callback_state
 
 # The corpus, processor, Trainer and metric code (processing and the *_mie modules) is imported

@@ -11,10 +11,12 @@ Each run writes what run_mie.py writes (``all_results.json``, ``predictions_*.js
 into ``<output_dir>/<axis values>`` (e.g. ``runs/grid/alpha=0.2,seed=1``), with its config
 (``run_config.json``) and its log (``run.log``); its weights are deleted at the end unless
 ``--save_checkpoints``. Started again, the grid skips the finished runs; an interrupted run goes
-on from its last checkpoint (an epoch's, as ``run_mie.py --resume_from_checkpoint true`` does); when
-the grid now gives it another config it starts from scratch, but a checkpoint of the old config is
-deleted only with ``--restart_changed`` (without it the grid refuses to start and says what changed). The grid file format is described in ``shapca_training/experiments/grid.py``; ``run_mie.py`` flags
-after the grid file override its fixed flags (data paths, the encoder), not its axes.
+on from its last checkpoint (an epoch's, as ``run_mie.py --resume_from_checkpoint true`` does).
+A run the grid now gives another config starts from scratch, but a checkpoint of the old config is
+deleted only with ``--restart_changed`` (without it the grid refuses to start and says what
+changed). One grid at a time writes into an ``--output_dir``. The grid file format is described in
+``shapca_training/experiments/grid.py``; ``run_mie.py`` flags after the grid file override its fixed
+flags (data paths, the encoder), not its axes.
 
 Ray starts on this machine by default (one run per ``--cpus_per_trial`` cores, or per
 ``--gpus_per_trial`` GPUs); ``--address`` joins a running cluster instead, whose nodes must see
@@ -32,9 +34,10 @@ import sys
 import threading
 from pathlib import Path
 
+from shapca_training.errors import UsageError
 from shapca_training.experiments.grid import (
     check_flags,
-    check_no_checkpoint_is_lost,
+    check_nothing_is_lost,
     check_output_dir,
     config_changed,
     expand_grid,
@@ -107,13 +110,13 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     if args.dry_run:
         status, _ = finished_and_todo(runs, output_dir, args.grid)
         for run in runs:
-            plan = "finished" if run.name in status else unfinished_run_plan(run, output_dir / run.name)
-            logger.info("  %s: %s", output_dir / run.name, plan)
+            plan = unfinished_run_plan(run, output_dir / run.name).describe(args.restart_changed)
+            logger.info("  %s: %s", output_dir / run.name, "finished" if run.name in status else plan)
         return status
     with hold_output_dir(output_dir):
         status, todo = finished_and_todo(runs, output_dir, args.grid)
         if todo:
-            check_no_checkpoint_is_lost(todo, output_dir, args.restart_changed)
+            check_nothing_is_lost(todo, output_dir, args.restart_changed)
             status.update(run_on_local_or_joined_ray(todo, grid, output_dir, args))
     failed = [name for name, state in status.items() if state == "failed"]
     if failed:
@@ -155,7 +158,7 @@ if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
     try:
         outcome = main()
-    except ValueError as refusal:  # a grid, a flag or a folder refused before any run started: the message says why
+    except UsageError as refusal:  # a grid, a flag or a folder refused before any run started: the message says why
         logger.error("%s", refusal)
         sys.exit(2)
     except KeyboardInterrupt:  # any run started is stopped: say how to go on, without a traceback

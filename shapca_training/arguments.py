@@ -22,6 +22,7 @@ from transformers.integrations import is_tensorboard_available
 
 from modeling_shapca import configuration_shapca
 from modeling_shapca.configuration_shapca import ShapCAConfig, ShapCAWordPairConfig
+from shapca_training.errors import UsageError
 
 
 @dataclass
@@ -284,11 +285,6 @@ def config_to_flags(config: dict) -> list[str]:
         else:
             flags += [f"--{key}", str(value)]
     return flags
-
-
-class UsageError(ValueError):
-    """A command line or config file that run_mie.py cannot use; the message says what to change.
-    From the command line it is one line on standard error, not a traceback."""
 
 
 def flag_names() -> set[str]:

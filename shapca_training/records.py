@@ -145,6 +145,16 @@ class OutputDirLock:
             return True
         return True
 
+    @classmethod
+    def live_owner(cls, folder: str | os.PathLike) -> str | None:
+        """The process and host of the run writing into ``folder`` now, or None (no lock, or the lock
+        of a run that is gone)."""
+        try:
+            owner = (Path(folder) / cls.FILE).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return None
+        return owner if cls._alive(owner) else None
+
     def __enter__(self):
         folder = self.path.parent
         if folder.exists() and not folder.is_dir():

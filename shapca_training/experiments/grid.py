@@ -43,13 +43,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from shapca_training.errors import UsageError
+
 logger = logging.getLogger("run_grid")
 RESULTS_FILE = "all_results.json"
 RUN_FILE = "grid_run.json"  # the run's axis values (and the grid's), written before the run starts
 CONFIG_FILE = "run_config.json"  # the run's run_mie.py config: `python run_mie.py <run>/run_config.json`
 LOG_FILE = "run.log"
 LOCK_FILE = ".run_grid.lock"  # held by the grid writing into the folder
-CHECKPOINT_OF_ANOTHER_CONFIG = "has a checkpoint of another config"  # how the plan of such a run starts
 GRID_KEYS = ("description", "base_config", "flags", "variants", "axes")
 VARIANT_AXIS = "variant"  # the axis whose values name sets of flags (the grid's "variants")
 RESERVED_FLAGS = {
@@ -70,23 +71,28 @@ class GridRun:
 def load_grid(path: str | Path) -> dict:
     """Read and check a grid file; ``axes`` always comes back as a list of ``{axis: [values]}``."""
     path = Path(path)
-    grid = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        grid = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{path}: cannot read this grid file ({error}).") from None
+    if not isinstance(grid, dict):
+        raise UsageError(f"{path}: a grid file holds one JSON object (see shapca_training/experiments/grid.py).")
     unknown = sorted(set(grid) - set(GRID_KEYS))
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {unknown}; a grid file has {list(GRID_KEYS)}.")
+        raise UsageError(f"{path}: unknown key(s) {unknown}; a grid file has {list(GRID_KEYS)}.")
     if "base_config" not in grid or "axes" not in grid:
-        raise ValueError(f"{path}: a grid file needs 'base_config' (a run_mie.py config) and 'axes'.")
+        raise UsageError(f"{path}: a grid file needs 'base_config' (a run_mie.py config) and 'axes'.")
     products = grid["axes"] if isinstance(grid["axes"], list) else [grid["axes"]]
     if not products or not all(isinstance(axes, dict) and axes for axes in products):
-        raise ValueError(f"{path}: 'axes' must be an object {{axis: [values]}} or a non-empty list of them.")
+        raise UsageError(f"{path}: 'axes' must be an object {{axis: [values]}} or a non-empty list of them.")
     names = list(products[0])
     for axes in products:
         if list(axes) != names:
-            raise ValueError(f"{path}: every object of 'axes' must name the same axes in the same order, "
+            raise UsageError(f"{path}: every object of 'axes' must name the same axes in the same order, "
                              f"{names} vs {list(axes)}.")  # fmt: skip
         for axis, values in axes.items():
             if not isinstance(values, list) or not values:
-                raise ValueError(f"{path}: axis {axis!r} needs a non-empty list of values, got {values!r}.")
+                raise UsageError(f"{path}: axis {axis!r} needs a non-empty list of values, got {values!r}.")
     variants = grid.get("variants", {})
     check_variants(path, variants, products)
     from shapca_training.arguments import (
@@ -107,21 +113,23 @@ def check_variants(path: Path, variants: dict, products: list[dict]) -> None:
     """``variants`` is ``{name: {flag: value}}``, and the ``variant`` axis names only those, while the
     other axes set flags no variant sets (a run's flags would otherwise depend on their order)."""
     if not isinstance(variants, dict) or not all(isinstance(flags, dict) for flags in variants.values()):
-        raise ValueError(f'{path}: "variants" must be an object {{name: {{flag: value}}}}, got {variants!r}.')
+        raise UsageError(f'{path}: "variants" must be an object {{name: {{flag: value}}}}, got {variants!r}.')
     named = {name for axes in products for name in axes.get(VARIANT_AXIS, [])}
     if (VARIANT_AXIS in products[0]) != bool(variants):
-        raise ValueError(f'{path}: "variants" and the {VARIANT_AXIS!r} axis go together: give both or neither.')
+        raise UsageError(f'{path}: "variants" and the {VARIANT_AXIS!r} axis go together: give both or neither.')
     unknown = sorted(map(str, named - set(variants)))
     if unknown:
-        raise ValueError(f"{path}: the {VARIANT_AXIS!r} axis names {unknown}; the variants are {sorted(variants)}.")
+        raise UsageError(f"{path}: the {VARIANT_AXIS!r} axis names {unknown}; the variants are {sorted(variants)}.")
     shared = sorted({flag for flags in variants.values() for flag in flags} & set(products[0]))
     if shared:
-        raise ValueError(f"{path}: {shared} set by a variant and an axis at once; keep each flag in one place.")
+        raise UsageError(f"{path}: {shared} set by a variant and an axis at once; keep each flag in one place.")
 
 
 def parse_overrides(args: list[str]) -> dict:
     """Command-line flags -> fixed flags: ``["--epochs", "2", "--files", "a", "b"]`` -> ``{"epochs": "2",
-    "files": ["a", "b"]}`` (``run_mie.py`` parses the strings as it parses its own command line)."""
+    "files": ["a", "b"]}`` (``run_mie.py`` parses the strings as it parses its own command line).
+    A flag given no value, or an empty one, is refused: it is how an unset shell variable
+    (``--text_model_name_or_path $ENC``) arrives, and the runs would train another model."""
     overrides: dict = {}
     name = None
     for arg in args:
@@ -129,13 +137,16 @@ def parse_overrides(args: list[str]) -> dict:
             name = arg[2:]
             overrides[name] = []
         elif name is None:
-            raise ValueError(f"Unexpected argument {arg!r}: run_mie.py flags go as --name value.")
+            raise UsageError(f"Unexpected argument {arg!r}: run_mie.py flags go as --name value.")
         elif not arg:
-            raise ValueError(
-                f"--{name} was given an empty value (an unset shell variable?): give it a value or leave it out."
-            )
+            raise UsageError(f"--{name} was given an empty value (an unset shell variable?): give it a value "
+                             "or leave it out.")  # fmt: skip
         else:
             overrides[name].append(arg)
+    valueless = [f"--{name}" for name, values in overrides.items() if not values]
+    if valueless:
+        raise UsageError(f"{', '.join(valueless)} given no value (an unset shell variable?): give each one a value "
+                         "(a switch too: --do_predict true).")  # fmt: skip
     return {key: values[0] if len(values) == 1 else values for key, values in overrides.items()}
 
 
@@ -145,7 +156,7 @@ def override_flags(grid: dict, overrides: dict) -> dict:
     varied = {*grid["axes"][0], *(flag for flags in grid["variants"].values() for flag in flags)}
     on_axes = sorted(set(overrides) & varied)
     if on_axes:
-        raise ValueError(f"{on_axes} {'varies' if len(on_axes) == 1 else 'vary'} in {grid['path']} (axes, variants); "
+        raise UsageError(f"{on_axes} {'varies' if len(on_axes) == 1 else 'vary'} in {grid['path']} (axes, variants); "
                          "change the grid file to change the values.")  # fmt: skip
     return {**grid, "flags": {**grid["flags"], **overrides}}
 
@@ -156,10 +167,10 @@ def check_flags(grid: dict, valid_flags: set[str]) -> None:
     names = [*grid["flags"], *(axis for axis in grid["axes"][0] if axis != VARIANT_AXIS), *variant_flags]
     for name in names:
         if name in RESERVED_FLAGS:
-            raise ValueError(f"{grid['path']}: {name!r} cannot be set in a grid: {RESERVED_FLAGS[name]}.")
+            raise UsageError(f"{grid['path']}: {name!r} cannot be set in a grid: {RESERVED_FLAGS[name]}.")
     unknown = [name for name in names if name not in valid_flags]
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"{grid['path']}: {unknown} {'is not a' if len(unknown) == 1 else 'are not'} run_mie.py flag"
             f"{'' if len(unknown) == 1 else 's'}. Valid flags: {', '.join(sorted(valid_flags))}."
         )
@@ -169,9 +180,9 @@ def check_output_dir(output_dir: Path) -> None:
     """The grid's ``--output_dir`` must be a folder, or a path where one can be made."""
     blocking = next((path for path in (output_dir, *output_dir.parents) if path.exists()), None)
     if blocking is not None and not blocking.is_dir():
-        raise ValueError(f"--output_dir {output_dir}: {blocking} is a file, not a folder: give a folder for the runs.")
+        raise UsageError(f"--output_dir {output_dir}: {blocking} is a file, not a folder: give a folder for the runs.")
     if blocking is not None and not os.access(blocking, os.W_OK | os.X_OK):
-        raise ValueError(f"--output_dir {output_dir}: {blocking} cannot be written to: give a folder you can write.")
+        raise UsageError(f"--output_dir {output_dir}: {blocking} cannot be written to: give a folder you can write.")
 
 
 @contextlib.contextmanager
@@ -179,21 +190,26 @@ def hold_output_dir(output_dir: Path):
     """Hold the grid's folder for as long as the grid runs: a second grid started on it (the same
     command twice, in two terminals) would train the same unfinished runs into the same folders, or
     delete one that another grid is training. Refused with a message; the lock goes with the
-    process, however it ends. (An advisory ``flock``: where the system has none, nothing is held.)"""
+    process, however it ends. An advisory ``flock``: where the system or the file system has none,
+    the grid runs unguarded, with a warning."""
     try:
         import fcntl
     except ImportError:  # not a POSIX system
+        logger.warning("No file locks on this system: a second grid on %s would not be refused.", output_dir)
         yield
         return
     output_dir.mkdir(parents=True, exist_ok=True)
-    with open(output_dir / LOCK_FILE, "w") as lock:
+    with contextlib.ExitStack() as stack:
         try:
+            lock = stack.enter_context(open(output_dir / LOCK_FILE, "w"))
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(
+            raise UsageError(
                 f"Another scripts/run_grid.py is running on {output_dir}: wait for it to end, or stop it "
                 "(Ctrl-C or kill; its runs resume when a grid is started again)."
             ) from None
+        except OSError as error:  # a file system without flock (some network ones), a lock file not ours
+            logger.warning("Cannot lock %s (%s): a second grid on it would not be refused.", output_dir, error)
         yield
 
 
@@ -256,7 +272,7 @@ def expand_grid(grid: dict) -> list[GridRun]:
             values = dict(zip(axes, combination))
             name = run_name(values)
             if name in runs and runs[name].values != values:
-                raise ValueError(f"{grid['path']}: {runs[name].values} and {values} both give the run name "
+                raise UsageError(f"{grid['path']}: {runs[name].values} and {values} both give the run name "
                                  f"{name!r}; make the values differ in their file names.")  # fmt: skip
             flags = {**grid["flags"], **grid["variants"].get(values.get(VARIANT_AXIS), {})}
             on_axes = {axis: value for axis, value in values.items() if axis != VARIANT_AXIS}
@@ -270,7 +286,7 @@ def select_runs(runs: list[GridRun], only: str | None) -> list[GridRun]:
     axes = {axis for run in runs for axis in run.values}
     unknown = sorted(set(wanted) - axes)
     if unknown:
-        raise ValueError(f"--only names {unknown}; the axes of this grid are {sorted(axes)}.")
+        raise UsageError(f"--only names {unknown}; the axes of this grid are {sorted(axes)}.")
 
     def selected(run: GridRun) -> bool:
         return all(axis in run.values and label_matches(value_label(run.values[axis]), label)
@@ -278,7 +294,7 @@ def select_runs(runs: list[GridRun], only: str | None) -> list[GridRun]:
 
     chosen = [run for run in runs if selected(run)]
     if wanted and not chosen:
-        raise ValueError(f"--only {only}: no run of this grid has these values.")
+        raise UsageError(f"--only {only}: no run of this grid has these values.")
     return chosen
 
 
@@ -305,74 +321,93 @@ def run_config(run: GridRun, folder: Path) -> dict:
     return {**run.config, "output_dir": str(folder)}
 
 
-def changed_flags(run: GridRun, folder: Path) -> list[str]:
-    """The flags whose value in the run's saved config (``run_config.json``) differs from what the
-    grid now gives it; ``["run_config.json"]`` when there is no saved config."""
-    saved = folder / CONFIG_FILE
-    if not saved.is_file():
-        return [CONFIG_FILE]
-    before, now = json.loads(saved.read_text(encoding="utf-8")), run_config(run, folder)
-    return sorted(flag for flag in before.keys() | now.keys() if before.get(flag) != now.get(flag))
-
-
-def changed_values(run: GridRun, folder: Path) -> str:
-    """The flags that changed since the run was made, each with its value then and now:
-    ``"seed: 1 -> 2, epochs: '10' -> '5'"``."""
-    if not (folder / CONFIG_FILE).is_file():
-        return f"no {CONFIG_FILE} says how it was made"
-    before = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+def config_changes(run: GridRun, folder: Path) -> dict[str, tuple] | None:
+    """``{flag: (value then, value now)}`` for each flag whose value in the run's saved config
+    (``run_config.json``) differs from what the grid now gives it; None when there is no saved
+    config to read (never written, or torn by a kill)."""
+    try:
+        before = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
     now = run_config(run, folder)
-    return ", ".join(f"{flag}: {before.get(flag)!r} -> {now.get(flag)!r}" for flag in changed_flags(run, folder))
+    return {flag: (before.get(flag), now.get(flag)) for flag in sorted(before.keys() | now.keys())
+            if before.get(flag) != now.get(flag)}  # fmt: skip
 
 
 def config_changed(run: GridRun, folder: Path) -> bool:
     """True when a run was made with another config than the grid now gives it."""
-    return (folder / CONFIG_FILE).is_file() and bool(changed_flags(run, folder))
+    return bool(config_changes(run, folder))
 
 
-def unfinished_run_plan(run: GridRun, folder: Path) -> str:
-    """What the grid does with an unfinished run: ``"to run"`` (never started: no folder, or only the
-    files the grid writes before a run starts), ``"resumes"`` (the same config and a complete
-    checkpoint: it goes on from there), ``"starts over (...)"`` with why, or, for a checkpoint made
-    with another config, a line that starts with ``CHECKPOINT_OF_ANOTHER_CONFIG`` (the grid starts
-    such a run over only when told to: see ``restart_changed``)."""
+@dataclass(frozen=True)
+class RunPlan:
+    """What the grid does with a run that is not finished: ``"to run"`` (never started), ``"resumes"``
+    (from its last complete checkpoint) or ``"starts over"`` (``why``; ``drops_checkpoint`` when
+    that deletes a checkpoint made with another config, which the grid does only when told)."""
+
+    action: str
+    why: str = ""
+    drops_checkpoint: bool = False
+
+    def describe(self, restart_changed: bool = False) -> str:
+        if self.drops_checkpoint and not restart_changed:
+            return f"has a checkpoint of another config ({self.why}): kept; starts over only with --restart_changed"
+        if self.drops_checkpoint:
+            return f"starts over, its checkpoint deleted (--restart_changed; {self.why})"
+        return f"{self.action} ({self.why})" if self.why else self.action
+
+
+def unfinished_run_plan(run: GridRun, folder: Path) -> RunPlan:
+    """What the grid does with an unfinished run. A folder that holds only the files the grid writes
+    before a run starts is a run never started."""
     from shapca_training.records import last_complete_checkpoint  # torch: imported only when asked
 
     if not folder.exists() or {path.name for path in folder.iterdir()} <= {RUN_FILE, CONFIG_FILE}:
-        return "to run"
-    changed = changed_flags(run, folder)
+        return RunPlan("to run")
+    changes = config_changes(run, folder)
     checkpoint = last_complete_checkpoint(folder)
-    if changed and checkpoint is not None:
-        return (
-            f"{CHECKPOINT_OF_ANOTHER_CONFIG} ({changed_values(run, folder)}): starts over only with --restart_changed"
-        )
-    if changed:
-        return f"starts over (the grid now gives other values of {', '.join(changed)})"
+    if changes is None:
+        return RunPlan("starts over", f"no readable {CONFIG_FILE} says how it was made", checkpoint is not None)
+    if changes:
+        values = ", ".join(f"{flag} {then!r} -> {now!r}" for flag, (then, now) in changes.items())
+        return RunPlan("starts over", f"the grid now gives other values: {values}", checkpoint is not None)
     if checkpoint is None:
-        return "starts over (no complete checkpoint)"
-    return "resumes"
+        return RunPlan("starts over", "no complete checkpoint")
+    return RunPlan("resumes")
 
 
-def check_no_checkpoint_is_lost(runs: list[GridRun], output_dir: Path, restart_changed: bool) -> None:
-    """Refuse to start when a run would throw away a checkpoint made with another config than the grid
-    now gives it (hours of training, often lost to a flag given by mistake), unless
-    ``restart_changed``: the message names each such run with the values then and now."""
+def check_nothing_is_lost(runs: list[GridRun], output_dir: Path, restart_changed: bool) -> None:
+    """Refuse to start, naming each run, when preparing the runs would delete what should stay:
+    a checkpoint made with another config than the grid now gives (hours of training, often lost
+    to a flag given by mistake) unless ``restart_changed``; a run folder a live ``run_mie.py`` is
+    writing into (started by hand, or left by a grid that was killed)."""
+    from shapca_training.records import OutputDirLock  # torch: imported only when asked
+
     plans = {run.name: unfinished_run_plan(run, output_dir / run.name) for run in runs}
-    at_risk = [f"  {name}: {plan}" for name, plan in plans.items() if plan.startswith(CHECKPOINT_OF_ANOTHER_CONFIG)]
-    if at_risk and not restart_changed:
-        raise ValueError(
+    in_use = {
+        name: OutputDirLock.live_owner(output_dir / name) for name, plan in plans.items() if plan.action != "to run"
+    }
+    in_use = [f"  {name}: process and host {owner}" for name, owner in in_use.items() if owner]
+    if in_use:
+        raise UsageError("A run_mie.py is writing into these runs' folders:\n" + "\n".join(in_use)
+                         + "\nWait for it to end or stop it, then start the grid again.")  # fmt: skip
+    kept = [f"  {name}: {plan.describe()}" for name, plan in plans.items() if plan.drops_checkpoint]
+    if kept and not restart_changed:
+        raise UsageError(
             "These runs stopped with a checkpoint made with another config than the grid now gives them:\n"
-            + "\n".join(at_risk)
+            + "\n".join(kept)
             + "\nGive the same values to resume them, or --restart_changed to train them again from scratch "
             "(their checkpoints are deleted)."
         )
 
 
-def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> tuple[Path, bool]:
+def prepare_run_folder(run: GridRun, folder: Path, grid: dict, restart_changed: bool = False) -> tuple[Path, bool]:
     """Make the run's folder ready, write its axis values and config.
 
     An interrupted run of the same config that left a checkpoint keeps its folder and goes on
-    from there; any other folder the grid made is emptied and the run starts from scratch.
+    from there; any other folder the grid made is emptied and the run starts from scratch, except
+    one with a checkpoint of another config, refused unless ``restart_changed`` (the grid checks
+    every run first, ``check_nothing_is_lost``, so that it refuses before starting any).
     Returns the path of the config (the one argument ``run_mie.py`` needs) and whether the run
     resumes.
     """
@@ -382,10 +417,12 @@ def prepare_run_folder(run: GridRun, folder: Path, grid: dict) -> tuple[Path, bo
                 f"{folder} exists and was not made by scripts/run_grid.py; move it or pick another --output_dir."
             )
         plan = unfinished_run_plan(run, folder)
-        if plan == "resumes":
+        if plan.action == "resumes":
             return folder / CONFIG_FILE, True
-        if plan != "to run":
-            logger.warning("%s %s.", run.name, plan)
+        if plan.drops_checkpoint and not restart_changed:
+            raise UsageError(f"{run.name} {plan.describe()}.")
+        if plan.action != "to run":
+            logger.warning("%s %s.", run.name, plan.describe(restart_changed))
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     record = {"name": run.name, "values": run.values, "axes": axis_labels(grid), "grid": grid["path"]}

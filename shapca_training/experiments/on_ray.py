@@ -90,7 +90,7 @@ def run_on_ray(ray, script: Path, todo: list, grid: dict, output_dir: Path, args
     pending, status = {}, {}
     try:
         for run in todo:
-            config_path, resume = prepare_run_folder(run, output_dir / run.name, grid)
+            config_path, resume = prepare_run_folder(run, output_dir / run.name, grid, args.restart_changed)
             if resume:
                 logger.info("%s was interrupted: it goes on from its last checkpoint.", run.name)
             pending[task.remote(str(script), str(config_path), os.getcwd(), args.save_checkpoints, resume)] = run

@@ -17,12 +17,13 @@ from helpers import ROOT, load_script
 
 from modeling_shapca.shapley import MAX_EXACT_PLAYERS
 from shapca_metrics import load_metric
+from shapca_training.errors import UsageError
 from shapca_training.experiments.grid import (
     RESULTS_FILE,
     RUN_FILE,
     VARIANT_AXIS,
     check_flags,
-    check_no_checkpoint_is_lost,
+    check_nothing_is_lost,
     expand_grid,
     hold_output_dir,
     last_error_line,
@@ -54,6 +55,7 @@ from shapca_training.experiments.stats import (
     hierarchical_bootstrap,
     sentence_counts,
 )
+from shapca_training.records import OutputDirLock
 
 run_mie = load_script("run_mie.py")
 run_grid = load_script("scripts/run_grid.py")
@@ -141,6 +143,11 @@ def test_grid_errors_say_what_to_fix(tmp_path, valid_flags):
     clash = write_grid(tmp_path / "g.json", axes={"context_files": [["a/c.jsonl"], ["b/c.jsonl"]]})
     with pytest.raises(ValueError, match="both give the run name"):
         expand_grid(load_grid(clash))
+    (tmp_path / "torn.json").write_text('{"axes": {"seed": [1]')
+    with pytest.raises(UsageError, match="torn.json: cannot read this grid file"):
+        load_grid(tmp_path / "torn.json")
+    with pytest.raises(UsageError, match="missing.json: cannot read this grid file"):
+        load_grid(tmp_path / "missing.json")
 
 
 def test_run_names_and_union_of_products(tmp_path):
@@ -173,15 +180,59 @@ def test_a_run_the_grid_only_prepared_is_to_run_not_started_over(tmp_path):
     grid = load_grid(write_grid(tmp_path / "g.json", axes={"seed": [1]}))
     [run] = expand_grid(grid)
     folder = tmp_path / "out" / run.name
-    assert unfinished_run_plan(run, folder) == "to run"
+    assert unfinished_run_plan(run, folder).describe() == "to run"
     prepare_run_folder(run, folder, grid)
-    assert unfinished_run_plan(run, folder) == "to run"
+    assert unfinished_run_plan(run, folder).describe() == "to run"
     (folder / "run.log").write_text("started, killed before its first checkpoint")
-    assert unfinished_run_plan(run, folder) == "starts over (no complete checkpoint)"
+    assert unfinished_run_plan(run, folder).describe() == "starts over (no complete checkpoint)"
     config = json.loads((folder / "run_config.json").read_text())
     (folder / "run_config.json").write_text(json.dumps({**config, "seed": 2}))
-    assert unfinished_run_plan(run, folder) == "starts over (the grid now gives other values of seed)"
-    check_no_checkpoint_is_lost([run], folder.parent, restart_changed=False)  # no checkpoint to lose
+    plan = unfinished_run_plan(run, folder)
+    assert plan.describe() == "starts over (the grid now gives other values: seed 2 -> 1)"
+    assert not plan.drops_checkpoint
+    check_nothing_is_lost([run], folder.parent, restart_changed=False)  # no checkpoint to lose
+
+
+def test_a_checkpoint_of_another_config_is_kept_unless_told(tmp_path):
+    """A flag given by mistake (``--text_model_name_or_path ""`` from an unset variable) once deleted
+    two epochs of a two-hour run: now the grid refuses, with each changed value then and now."""
+    grid = load_grid(write_grid(tmp_path / "g.json", axes={"seed": [1]}))
+    [run] = expand_grid(grid)
+    folder = tmp_path / "out" / run.name
+    prepare_run_folder(run, folder, grid)
+    (folder / "checkpoint-7").mkdir()
+    (folder / "checkpoint-7" / "trainer_state.json").write_text("{}")
+    assert unfinished_run_plan(run, folder).describe() == "resumes"
+    config = json.loads((folder / "run_config.json").read_text())
+    (folder / "run_config.json").write_text(json.dumps({**config, "seed": 2, "num_train_epochs": 9}))
+    changed = "num_train_epochs 9 -> 8, seed 2 -> 1"
+    assert unfinished_run_plan(run, folder).drops_checkpoint
+    with pytest.raises(ValueError, match=f"seed=1: has a checkpoint of another config .*{changed}.*--restart_changed"):
+        check_nothing_is_lost([run], folder.parent, restart_changed=False)
+    with pytest.raises(ValueError, match="--restart_changed"):  # the one who deletes refuses too
+        prepare_run_folder(run, folder, grid)
+    assert (folder / "checkpoint-7").is_dir()
+    (folder / "run_config.json").write_text("{torn by a kill")  # no readable config: the same
+    with pytest.raises(ValueError, match="no readable run_config.json"):
+        check_nothing_is_lost([run], folder.parent, restart_changed=False)
+    check_nothing_is_lost([run], folder.parent, restart_changed=True)
+    prepare_run_folder(run, folder, grid, restart_changed=True)
+    assert not (folder / "checkpoint-7").exists() and unfinished_run_plan(run, folder).describe() == "to run"
+
+
+def test_a_run_folder_a_live_run_mie_writes_is_not_touched(tmp_path):
+    """A run started by hand from its run_config.json (or left by a killed grid) holds the folder."""
+    grid = load_grid(write_grid(tmp_path / "g.json", axes={"seed": [1]}))
+    [run] = expand_grid(grid)
+    folder = tmp_path / "out" / run.name
+    prepare_run_folder(run, folder, grid)
+    with OutputDirLock(folder):  # this test's process stands for the live run
+        (folder / "run.log").write_text("training")
+        with pytest.raises(
+            ValueError, match=f"(?s)A run_mie.py is writing into .*{run.name}: process and host {os.getpid()}"
+        ):
+            check_nothing_is_lost([run], folder.parent, restart_changed=True)
+    check_nothing_is_lost([run], folder.parent, restart_changed=False)  # gone: starts over
 
 
 def test_one_grid_at_a_time_writes_into_a_folder(tmp_path):
@@ -204,6 +255,11 @@ def test_an_empty_flag_value_stops_the_grid_with_a_message_not_a_traceback(tmp_p
     than the runs' checkpoints were made with: refused before anything is touched."""
     with pytest.raises(ValueError, match="--encoder was given an empty value"):
         parse_overrides(["--encoder", ""])
+    # unquoted: no value at all, or the next flag right after
+    with pytest.raises(ValueError, match="--encoder given no value"):
+        parse_overrides(["--encoder"])
+    with pytest.raises(ValueError, match="--encoder, --seed given no value"):
+        parse_overrides(["--encoder", "--seed", "--epochs", "2"])
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "run_grid.py"), str(ROOT / "configs" / "grid_demo.json"),
          "--output_dir", str(tmp_path / "runs"), "--text_model_name_or_path", ""],
@@ -477,11 +533,11 @@ def test_grid_runs_every_combination_then_resumes(grid_runs, caplog):
     with caplog.at_level("INFO", logger="run_grid"):
         run_grid.main([*without_weights, "--dry_run"])  # says what it would do, does nothing
     assert f"{interrupted}: resumes" in caplog.text
-    plan = "has a checkpoint of another config (demo_train_size: '40' -> '56'): starts over only with --restart_changed"
-    assert f"{changed}: {plan}" in caplog.text
+    plan = "has a checkpoint of another config (the grid now gives other values: demo_train_size '40' -> '56')"
+    assert f"{changed}: {plan}: kept; starts over only with --restart_changed" in caplog.text
     assert (changed / "stale.txt").exists()
     # Its checkpoint is hours of training, often lost to a flag given by mistake: kept unless told.
-    with pytest.raises(ValueError, match=r"alpha=0,seed=1: .*demo_train_size: '40' -> '56'.*--restart_changed"):
+    with pytest.raises(ValueError, match=r"alpha=0,seed=1: .*demo_train_size '40' -> '56'.*--restart_changed"):
         run_grid.main(without_weights)
     assert (changed / "stale.txt").exists() and list(changed.glob("checkpoint-*"))
     assert not (interrupted / "all_results.json").exists()  # nothing ran
@@ -615,7 +671,7 @@ def test_a_failed_run_reports_the_reason_from_its_log(ray_session, tmp_path, cap
         status = run_grid.main([str(grid), "--output_dir", str(tmp_path / "runs"), *TINY])
     assert status == {"max_length=4": "failed"}
     assert (
-        "FAILED max_length=4: shapca_training.arguments.UsageError: --max_length 4 cannot hold a word and its context"
+        "FAILED max_length=4: shapca_training.errors.UsageError: --max_length 4 cannot hold a word and its context"
         in caplog.text
     )
 
