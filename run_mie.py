@@ -39,7 +39,7 @@ from transformers import AutoConfig, EarlyStoppingCallback, set_seed
 
 from modeling_shapca import MODEL_FOR_HEAD
 from shapca_training.arguments import parse_arguments
-from shapca_training.errors import UsageError
+from shapca_training.errors import UsageError, is_input_error
 from shapca_training.records import checkpoint_state, last_complete_checkpoint, stored_callback_state
 
 # The corpus, processor, Trainer and metric code (processing and the *_mie modules) is imported
@@ -257,7 +257,7 @@ def train_and_evaluate(model_args, data_args, training_args) -> dict:
         and training_args.do_train
         and examples_without_image(corpus["train"]) == len(corpus["train"])
     ):
-        raise ValueError(
+        raise UsageError(
             "The model reads images (use_image true) but no training example has one: give --image_dir, "
             "or train text-only with --use_image false."
         )
@@ -405,7 +405,9 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, stop)
     try:
         main()
-    except UsageError as error:
+    except (ValueError, OSError, KeyError) as error:
+        if not is_input_error(error):
+            raise
         sys.exit(f"run_mie.py: error: {error}")
     except KeyboardInterrupt:
         logger.error(

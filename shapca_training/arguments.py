@@ -261,7 +261,7 @@ class MIETrainingArguments(TrainingArguments):
         if self.report_to is None:
             self.report_to = "tensorboard" if is_tensorboard_available() else "none"
         if self.torch_num_threads is not None and self.torch_num_threads < 1:
-            raise ValueError(f"--torch_num_threads must be at least 1, got {self.torch_num_threads}.")
+            raise UsageError(f"--torch_num_threads must be at least 1, got {self.torch_num_threads}.")
         super().__post_init__()
 
 

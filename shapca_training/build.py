@@ -13,6 +13,7 @@ from modeling_shapca import MODEL_FOR_HEAD
 from modeling_shapca.configuration_shapca import check_vision_architecture
 from processing import ShapCAProcessor
 from processing.tasks import TASKS
+from shapca_training.errors import UsageError
 
 
 def corpus_tokenizer(corpus) -> BertTokenizer:
@@ -66,7 +67,7 @@ def check_max_length(model_args, data_args) -> None:
     posts and then fails on the first long one, deep in the encoder."""
     positions = encoder_positions(model_args)
     if positions is not None and data_args.max_length > positions:
-        raise ValueError(
+        raise UsageError(
             f"--max_length {data_args.max_length} is more tokens than the text encoder has positions "
             f"({positions}, its max_position_embeddings): give --max_length {positions} or less."
         )
@@ -83,7 +84,7 @@ def build_processor(model_args, data_args, corpus) -> ShapCAProcessor:
     elif model_args.text_config:
         tokenizer = corpus_tokenizer(corpus)
     else:
-        raise ValueError("Give --text_model_name_or_path (a pretrained encoder) or --text_config (random init).")
+        raise UsageError("Give --text_model_name_or_path (a pretrained encoder) or --text_config (random init).")
     return ShapCAProcessor(
         image_processor_for(model_args), tokenizer, max_length=data_args.max_length, pos_tagger=data_args.pos_tagger
     )
@@ -120,6 +121,6 @@ def build_model(model_args, labels: list[str], task: str, processor: ShapCAProce
         text_config = dict(json.loads(model_args.text_config), vocab_size=len(processor.tokenizer))
         text_config.setdefault("model_type", "bert")
         if vision_name is not None:
-            raise ValueError("A pretrained vision backbone with a random text encoder is not supported; drop one.")
+            raise UsageError("A pretrained vision backbone with a random text encoder is not supported; drop one.")
         return model_class(model_class.config_class(text_config=text_config, **settings))
     return model_class.from_encoders(model_args.text_model_name_or_path, vision_name, **settings)

@@ -25,6 +25,7 @@ from processing.wordpair import (
     grid_label_names,
     unencodable_items,
 )
+from shapca_training.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def parse_labels(items: Sequence[str]) -> dict[str, list[str]] | None:
     for item in items:
         kind, separator, names = item.partition("=")
         if not separator or kind not in ("entities", "relations") or not names:
-            raise ValueError(
+            raise UsageError(
                 f"--labels takes entities=A,B,... and relations=X,Y,..., got {item!r} "
                 "(e.g. --labels entities=PER,ORG,PRODUCT relations=founded_by)."
             )
@@ -101,7 +102,7 @@ def load_run_data(data_args, model_args, checkpoint_labels: Sequence[str] | None
         common = {"image_dir": common["image_dir"], "cache_dir": data_args.cache_dir, **demo}
     data = load_named(corpus, data_args.data_dir, **common)
     if data_args.task and data_args.task != data.task:
-        raise ValueError(f"--task {data_args.task} does not fit {data.name}, a {data.task} corpus: leave --task out.")
+        raise UsageError(f"--task {data_args.task} does not fit {data.name}, a {data.task} corpus: leave --task out.")
     return data
 
 
@@ -124,7 +125,7 @@ def check_model_covers(task: Task, labels: CorpusLabels, model_labels: Sequence[
         return
     missing = [label for label in model_label_names(task, labels) if label not in model_labels]
     if missing:
-        raise ValueError(
+        raise UsageError(
             f"{checkpoint} does not know the labels {missing} of the data (it knows {list(model_labels)}): "
             "train a model from the encoders for these labels, or give data in the checkpoint's labels."
         )
@@ -140,7 +141,7 @@ def parse_label_map(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         source, separator, target = pair.partition("=")
         if not separator or not source or not target:
-            raise ValueError(f"--label_map takes CORPUS_TYPE=MODEL_TYPE pairs, got {pair!r}.")
+            raise UsageError(f"--label_map takes CORPUS_TYPE=MODEL_TYPE pairs, got {pair!r}.")
         mapping[source] = target
     return mapping
 
@@ -162,7 +163,7 @@ def tag_id_map(corpus_tags: Sequence[str], model_labels: Sequence[str], label_ma
         else:
             missing.append(tag)
     if missing:
-        raise ValueError(
+        raise UsageError(
             f"The corpus's labels {missing} have no counterpart among the model's labels {list(model_labels)}: "
             "map their entity types with --label_map CORPUS_TYPE=MODEL_TYPE (e.g. --label_map ORG=PER)."
         )

@@ -57,10 +57,11 @@ MAY_IMPORT = {
     "shapca_metrics": set(),
     "processing": {"modeling_shapca"},
     "model_cards": {"modeling_shapca", "processing"},
-    "shapca_training.arguments": {"modeling_shapca"},
+    "shapca_training.errors": {"processing"},  # the readers' error classes, imported when asked
+    "shapca_training.arguments": {"modeling_shapca", "shapca_training.errors"},
     "shapca_training.records": set(),
-    "shapca_training.data": {"modeling_shapca", "processing"},
-    "shapca_training.build": {"modeling_shapca", "processing"},
+    "shapca_training.data": {"modeling_shapca", "processing", "shapca_training.errors"},
+    "shapca_training.build": {"modeling_shapca", "processing", "shapca_training.errors"},
     "shapca_training.scoring": {"modeling_shapca", "processing", "shapca_metrics"},
     "shapca_training.trainer": {"modeling_shapca", "processing", "model_cards", "shapca_training.records"},
     "shapca_training.experiments": {
@@ -68,6 +69,7 @@ MAY_IMPORT = {
         "processing",
         "shapca_metrics",
         "shapca_training.arguments",
+        "shapca_training.errors",
         "shapca_training.records",
     },
 }

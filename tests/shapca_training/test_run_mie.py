@@ -369,6 +369,19 @@ def test_a_misspelt_flag_is_one_line_naming_the_closest_flags():
     )
 
 
+def test_a_bad_line_of_the_users_file_is_one_line_naming_file_and_line(tmp_path):
+    """The readers' errors name the file, the line and the fix: the script shows that, not a traceback."""
+    good = ROOT / "examples" / "own_data" / "ner" / "train.jsonl"
+    lines = good.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "train.jsonl"
+    bad.write_text("\n".join([lines[0], lines[1][:-5], *lines[2:]]) + "\n", encoding="utf-8")  # line 2 cut short
+    command = [sys.executable, "run_mie.py", "configs/own_data_tiny.json", "--task", "ner", "--train_file", str(bad),
+               "--validation_file", str(good), "--output_dir", str(tmp_path / "out"), "--use_image", "false"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"run_mie.py: error: {bad}:2: ")
+
+
 @pytest.mark.parametrize(
     "content, message",
     [('{"corpus": "demo",\n "alpha": 0.2,,}', r"bad\.json:2:15: not valid JSON"),
