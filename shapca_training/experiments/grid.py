@@ -387,10 +387,12 @@ def check_nothing_is_lost(runs: list[GridRun], output_dir: Path, restart_changed
     in_use = {
         name: OutputDirLock.live_owner(output_dir / name) for name, plan in plans.items() if plan.action != "to run"
     }
-    in_use = [f"  {name}: process and host {owner}" for name, owner in in_use.items() if owner]
+    in_use = [f"  {name}: process and host {owner} ({output_dir / name / OutputDirLock.FILE})"
+              for name, owner in in_use.items() if owner]  # fmt: skip
     if in_use:
         raise UsageError("A run_mie.py is writing into these runs' folders:\n" + "\n".join(in_use)
-                         + "\nWait for it to end or stop it, then start the grid again.")  # fmt: skip
+                         + "\nWait for it to end or stop it, then start the grid again; if no such run is going on "
+                         "(a run killed on another machine), delete the lock file named.")  # fmt: skip
     kept = [f"  {name}: {plan.describe()}" for name, plan in plans.items() if plan.drops_checkpoint]
     if kept and not restart_changed:
         raise UsageError(
