@@ -110,8 +110,11 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     if args.dry_run:
         status, _ = finished_and_todo(runs, output_dir, args.grid)
         for run in runs:
-            plan = unfinished_run_plan(run, output_dir / run.name).describe(args.restart_changed)
-            logger.info("  %s: %s", output_dir / run.name, "finished" if run.name in status else plan)
+            if run.name in status:
+                logger.info("  %s: finished", output_dir / run.name)
+            else:
+                plan = unfinished_run_plan(run, output_dir / run.name)
+                logger.info("  %s: %s", output_dir / run.name, plan.describe(args.restart_changed))
         return status
     with hold_output_dir(output_dir):
         status, todo = finished_and_todo(runs, output_dir, args.grid)

@@ -145,15 +145,20 @@ class OutputDirLock:
             return True
         return True
 
+    @staticmethod
+    def _read_owner(path: Path) -> str | None:
+        """The process and host written in the lock file at ``path``, or None when there is none."""
+        try:
+            return path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return None
+
     @classmethod
     def live_owner(cls, folder: str | os.PathLike) -> str | None:
         """The process and host of the run writing into ``folder`` now, or None (no lock, or the lock
         of a run that is gone)."""
-        try:
-            owner = (Path(folder) / cls.FILE).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            return None
-        return owner if cls._alive(owner) else None
+        owner = cls._read_owner(Path(folder) / cls.FILE)
+        return owner if owner is not None and cls._alive(owner) else None
 
     def __enter__(self):
         folder = self.path.parent
@@ -168,7 +173,9 @@ class OutputDirLock:
             try:
                 descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                owner = self.path.read_text(encoding="utf-8", errors="replace").strip()
+                owner = self._read_owner(self.path)
+                if owner is None:  # its run ended between our two looks: try again
+                    continue
                 if self._alive(owner):
                     raise RuntimeError(
                         f"{folder} is in use by another run_mie.py (process and host: {owner}, see {self.path}). "

@@ -384,11 +384,11 @@ def check_nothing_is_lost(runs: list[GridRun], output_dir: Path, restart_changed
     from shapca_training.records import OutputDirLock  # torch: imported only when asked
 
     plans = {run.name: unfinished_run_plan(run, output_dir / run.name) for run in runs}
-    in_use = {
+    owners = {
         name: OutputDirLock.live_owner(output_dir / name) for name, plan in plans.items() if plan.action != "to run"
     }
     in_use = [f"  {name}: process and host {owner} ({output_dir / name / OutputDirLock.FILE})"
-              for name, owner in in_use.items() if owner]  # fmt: skip
+              for name, owner in owners.items() if owner]  # fmt: skip
     if in_use:
         raise UsageError("A run_mie.py is writing into these runs' folders:\n" + "\n".join(in_use)
                          + "\nWait for it to end or stop it, then start the grid again; if no such run is going on "

@@ -511,6 +511,25 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, caplog):
     assert "left by a run that is gone" in caplog.text and not (out / ".run_mie.lock").exists()
 
 
+def test_a_lock_released_between_two_looks_is_taken(tmp_path, monkeypatch):
+    """The lock's run ends after our exclusive create failed and before we read its owner: the
+    folder is free, so the run takes it instead of failing on a file that is gone."""
+    from shapca_training.records import OutputDirLock
+
+    real_open, refusals = os.open, []
+
+    def open_once_taken(path, flags, *mode):
+        if flags & os.O_EXCL and not refusals:
+            refusals.append(path)
+            raise FileExistsError(path)  # the other run held it a moment ago, and has now removed it
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(os, "open", open_once_taken)
+    with OutputDirLock(tmp_path) as lock:
+        assert refusals and (tmp_path / OutputDirLock.FILE).read_text().strip() == lock.owner
+    assert not (tmp_path / OutputDirLock.FILE).exists()
+
+
 def test_output_dir_that_is_a_file_is_refused_before_reading_data(tmp_path):
     target = tmp_path / "out"
     target.write_text("not a folder")
