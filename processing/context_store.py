@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .input_files import FileFormatError, check_image_id, check_text, read_text_lines
+from .input_files import FileFormatError, InputFileNotFoundError, check_image_id, check_text, read_text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class ContextStore:
         self.records: dict[str, dict] = {}
         for path in self.paths:
             if not path.exists():
-                raise FileNotFoundError(f"Context file {path} does not exist.")
+                raise InputFileNotFoundError(f"Context file {path} (--context_files) does not exist.")
             line_of: dict[str, int] = {}
             for number, record in read_context_lines(path):
                 image_id = record["image_id"]

@@ -11,6 +11,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
+
+
+class InputFileNotFoundError(FileNotFoundError):
+    """An input file or folder, named by a flag, a config or a corpus, that is not there."""
 
 
 class FileFormatError(ValueError):
@@ -26,6 +31,8 @@ def read_text_lines(path: str | os.PathLike, error: type[FileFormatError]) -> It
     A byte-order mark at the start of the file is dropped. Bytes that are not UTF-8 raise
     ``error`` naming the file, the line and the byte.
     """
+    if not Path(path).is_file():
+        raise InputFileNotFoundError(f"{path} does not exist or is not a file: check the path.")
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:

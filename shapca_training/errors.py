@@ -9,11 +9,20 @@ class UsageError(ValueError):
 
 def is_input_error(error: BaseException) -> bool:
     """A usage error, or an input the readers refused with a message that names the file (and line)
-    or the image and says what to fix: a corpus, context or examples file not in its format, images
-    a corpus names that are not there, images without a context, an image that cannot be read."""
+    or the image and says what to fix: an input file or folder that is not there, a corpus, context
+    or examples file not in its format, images a corpus names that are not there, images without a
+    context, an image that cannot be read."""
     from processing.context_store import MissingContextError
     from processing.corpora.base import MissingImageError
     from processing.images import ImageReadError
-    from processing.input_files import FileFormatError
+    from processing.input_files import FileFormatError, InputFileNotFoundError
 
-    return isinstance(error, (UsageError, FileFormatError, MissingImageError, MissingContextError, ImageReadError))
+    known = (
+        UsageError,
+        FileFormatError,
+        InputFileNotFoundError,
+        MissingImageError,
+        MissingContextError,
+        ImageReadError,
+    )
+    return isinstance(error, known)

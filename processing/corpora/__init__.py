@@ -32,7 +32,7 @@ import datasets
 
 from ..context_store import ContextStore, MissingContextError
 from ..images import check_missing_image_policy
-from ..input_files import FileFormatError
+from ..input_files import FileFormatError, InputFileNotFoundError
 from ..tasks import Task
 from ..wordpair import MRE_NO_RELATION
 from .base import (
@@ -95,7 +95,9 @@ def corpus_from_file(path: str | os.PathLike) -> type[NamedCorpus]:
     """The one corpus that a Python file of one's own defines, imported and registered."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No corpus module {path}: give the path of a .py file that defines a corpus class.")
+        raise InputFileNotFoundError(
+            f"No corpus module {path}: give the path of a .py file that defines a corpus class."
+        )
     name = f"shapca_user_corpus_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -253,9 +255,9 @@ def load_files(
         raise ValueError(f"Give files for the splits train, validation and test (got {sorted(files)}).")
     for split, path in files.items():
         if not Path(path).is_file():
-            raise FileNotFoundError(f"The {split} file {path} does not exist.")
+            raise InputFileNotFoundError(f"The {split} file {path} does not exist.")
     if image_dir is not None and not Path(image_dir).is_dir():
-        raise FileNotFoundError(f"The image folder {image_dir} (--image_dir) does not exist or is not a folder.")
+        raise InputFileNotFoundError(f"The image folder {image_dir} (--image_dir) does not exist or is not a folder.")
     check_missing_image_policy(missing_image)
     first = files.get("train") or next(iter(files.values()))
     task = Task(task) if task else file_task(first)

@@ -16,7 +16,7 @@ from datasets.builder import Key
 
 from ..context_store import ContextStore
 from ..images import check_missing_image_policy
-from ..input_files import FileFormatError
+from ..input_files import FileFormatError, InputFileNotFoundError
 from ..tasks import Task
 
 SPLITS = {"train": datasets.Split.TRAIN, "validation": datasets.Split.VALIDATION, "test": datasets.Split.TEST}
@@ -125,7 +125,7 @@ class MIEBuilderConfig(datasets.BuilderConfig):
         super().__post_init__()
         check_missing_image_policy(self.missing_image)
         if self.image_dir is not None and not Path(self.image_dir).is_dir():
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f"The image folder {self.image_dir} (image_dir, --image_dir) does not exist or is not a folder. "
                 "Pass the folder that holds the corpus images, or leave image_dir out to read the corpus "
                 "without images."
@@ -279,7 +279,9 @@ class MIEBuilder(NamedCorpus, datasets.GeneratorBasedBuilder):
         if options:
             raise TypeError(f"Unexpected options for {cls.NAME}: {sorted(options)}.")
         if data_dir is None or not Path(data_dir).is_dir():
-            raise FileNotFoundError(f"data_dir must be the folder of the {cls.NAME} files, got {data_dir!r}.")
+            raise InputFileNotFoundError(
+                f"data_dir (--data_dir) must be the folder of the {cls.NAME} files, got {data_dir!r}."
+            )
         sources = [Path(data_dir) / name for names in cls.SPLIT_FILES.values() for name in names]
         return cls(
             cache_dir=cache_dir,
@@ -311,8 +313,9 @@ class MIEBuilder(NamedCorpus, datasets.GeneratorBasedBuilder):
         for name in self.SPLIT_FILES[split]:
             if (data_dir / name).exists():
                 return data_dir / name
-        raise FileNotFoundError(
-            f"No {split} file for {self.name} in {data_dir}: expected one of {list(self.SPLIT_FILES[split])}."
+        raise InputFileNotFoundError(
+            f"No {split} file for {self.NAME} in {data_dir} (--data_dir): "
+            f"expected one of {list(self.SPLIT_FILES[split])}."
         )
 
     def _split_generators(self, dl_manager):

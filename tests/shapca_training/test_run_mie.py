@@ -382,6 +382,34 @@ def test_a_bad_line_of_the_users_file_is_one_line_naming_file_and_line(tmp_path)
     assert done.stderr.strip().splitlines()[-1].startswith(f"run_mie.py: error: {bad}:2: ")
 
 
+def test_a_missing_input_file_is_one_line_naming_it(tmp_path):
+    good = ROOT / "examples" / "own_data" / "ner" / "train.jsonl"
+    missing = tmp_path / "trian.jsonl"
+    command = [sys.executable, "run_mie.py", "configs/own_data_tiny.json", "--task", "ner", "--train_file", str(good),
+               "--validation_file", str(missing), "--output_dir", str(tmp_path / "out"), "--use_image", "false"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"run_mie.py: error: The validation file {missing} does not exist."
+
+
+def test_every_reader_refuses_a_missing_file_as_an_input_error(tmp_path):
+    """Each reader's own check, and the one every text reader goes through, raise the error the
+    scripts show as one line; an error of our own code (a plain FileNotFoundError) is not one."""
+    from processing.context_store import ContextStore
+    from processing.corpora import load_files
+    from processing.input_files import read_examples_file
+    from shapca_training.errors import is_input_error
+
+    missing = tmp_path / "nowhere.jsonl"
+    calls = [lambda: read_examples_file(missing), lambda: ContextStore([missing]),
+             lambda: load_files({"train": missing}), lambda: load_files({"train": __file__}, image_dir=missing)]  # fmt: skip
+    for call in calls:
+        with pytest.raises(FileNotFoundError, match="nowhere.jsonl") as refused:
+            call()
+        assert is_input_error(refused.value)
+    assert not is_input_error(FileNotFoundError(2, "No such file or directory", str(missing)))
+
+
 @pytest.mark.parametrize(
     "content, message",
     [('{"corpus": "demo",\n "alpha": 0.2,,}', r"bad\.json:2:15: not valid JSON"),

@@ -251,7 +251,7 @@ def test_a_lone_surrogate_in_a_context_line_names_the_file_and_line(tmp_path):
 def test_unknown_corpus_and_missing_folder(tmp_path):
     with pytest.raises(ValueError, match="Unknown corpus 'conll'"):
         load_corpus("conll", tmp_path)
-    with pytest.raises(FileNotFoundError, match="data_dir must be the folder"):
+    with pytest.raises(FileNotFoundError, match=r"data_dir \(--data_dir\) must be the folder of the twitter2015 files"):
         load_corpus("twitter2015", tmp_path / "nowhere")
 
 
