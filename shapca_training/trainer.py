@@ -17,7 +17,6 @@ import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from model_cards import build_model_card
 from modeling_shapca import ShapCAInputs
@@ -57,27 +56,6 @@ def pad_to(tensor: torch.Tensor, size: int) -> torch.Tensor:
 def orders_owner(model: torch.nn.Module) -> torch.nn.Module | None:
     """The module that draws the alignment games' random orders (``shapley_generator``), if any."""
     return next((module for module in model.modules() if hasattr(module, "shapley_generator")), None)
-
-
-class SaveShapleyOrders(TrainerCallback):
-    """Saves the state of the generator of the alignment games' orders with every checkpoint.
-
-    The model draws the orders from its own generator (so a forward pass leaves torch's random
-    stream alone), and the Trainer's RNG files hold only the global streams: without this file a
-    resumed run would draw the first epoch's orders again, not those the run stopped at. It is
-    written just after the checkpoint's ``trainer_state.json``: a kill between the two leaves a
-    checkpoint without it, whose resume warns and draws the orders from the seed again.
-    """
-
-    def on_save(self, args, state, control, model=None, **kwargs):
-        owner = orders_owner(model) if model is not None else None
-        if owner is not None:
-            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-            folder.mkdir(parents=True, exist_ok=True)  # a process that saved no weights there
-            torch.save(
-                owner.shapley_generator(args.device).get_state(),
-                folder / SHAPLEY_ORDERS_FILE.format(args.process_index),
-            )
 
 
 class TrainingClock(TrainerCallback, ExportableState):
@@ -159,8 +137,9 @@ class MIETrainer(Trainer):
       ``prediction_width`` so that batches concatenate), or the relation mass of the given pair; the gold
       is the file's own, the ``gold_*`` columns of the batch. `compute_metrics` turns both into
       scores.
-    - A checkpoint holds the state of the alignment games' order generator (`SaveShapleyOrders`): a
-      resumed run draws the orders the uninterrupted run would have drawn. Its training time goes
+    - A checkpoint holds the state of the alignment games' order generator beside the Trainer's
+      random states (`_save_rng_state`): a resumed run draws the orders the uninterrupted run
+      would have drawn. Its training time goes
       on too (`TrainingClock`): ``train_runtime_total`` counts every part, ``train_runtime`` the last;
       resumed from the checkpoint at which its training ended (early stopping), it trains no step.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
@@ -179,7 +158,6 @@ class MIETrainer(Trainer):
         self.run_record = run_record
         self.prediction_width = prediction_width
         self._loss_parts: dict[str, list[float]] = {}
-        self.add_callback(SaveShapleyOrders())
         if clock_of(self) is None:  # one clock: two would save their counts as a list the restore mispairs
             self.add_callback(TrainingClock())
 
@@ -229,12 +207,24 @@ class MIETrainer(Trainer):
             if isinstance(callback, ExportableState):
                 self.state.stateful_callbacks.setdefault(type(callback).__name__, callback.state())
 
+    def _save_rng_state(self, output_dir: str) -> None:
+        """The Trainer's random states, and beside them the state of the generator the model draws
+        the alignment games' orders from (its own, so that a forward pass leaves torch's random
+        stream alone: the Trainer's files do not hold it). Written, as they are, before
+        ``trainer_state.json``, which marks the checkpoint complete (`last_complete_checkpoint`): a
+        complete checkpoint has it."""
+        super()._save_rng_state(output_dir)
+        owner = orders_owner(self.model)
+        if owner is not None:
+            path = Path(output_dir) / SHAPLEY_ORDERS_FILE.format(self.args.process_index)
+            torch.save(owner.shapley_generator(self.args.device).get_state(), path)
+
     def _restore_shapley_orders(self, checkpoint: Path) -> None:
         owner = orders_owner(self.model)
         path = checkpoint / SHAPLEY_ORDERS_FILE.format(self.args.process_index)
         if owner is None:
             return
-        if not path.is_file():  # a checkpoint of an older version, or one a kill tore
+        if not path.is_file():  # a checkpoint of an older version, or saved with --save_only_model
             logger.warning(
                 "%s has no %s: the alignment games' orders start again from the seed.", checkpoint, path.name
             )

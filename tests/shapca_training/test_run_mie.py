@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -218,6 +219,25 @@ def loss_history(output_dir):
     history = [{key: value for key, value in entry.items() if "loss" in key} for entry in history]
     assert any("loss_semantic" in entry for entry in history), "no alignment loss was logged"
     return history
+
+
+def test_a_complete_checkpoint_has_the_alignment_orders(tmp_path, monkeypatch):
+    """The order generator's state is written before ``trainer_state.json``, the file that marks a
+    checkpoint complete: a kill between the two cannot leave a complete checkpoint without it."""
+    from transformers.trainer_callback import TrainerState
+
+    from shapca_training.trainer import SHAPLEY_ORDERS_FILE
+
+    real_save, seen = TrainerState.save_to_json, []
+
+    def save_to_json(state, json_path):
+        seen.append((Path(json_path).parent / SHAPLEY_ORDERS_FILE.format(0)).is_file())
+        real_save(state, json_path)
+
+    monkeypatch.setattr(TrainerState, "save_to_json", save_to_json)
+    small_run("demo.json", tmp_path, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1",
+              "--eval_strategy", "no", "--load_best_model_at_end", "false", "--do_eval", "false")  # fmt: skip
+    assert seen == [True, True]
 
 
 @pytest.mark.slow
