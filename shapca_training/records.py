@@ -53,21 +53,25 @@ def run_environment(training_args) -> dict:
     }
 
 
-def code_version() -> dict | None:
-    """The git commit of this library's checkout, and whether its files were changed since
-    (``{"commit": ..., "modified": bool}``; new files count, ignored ones do not); None outside a
-    git checkout (an installed wheel). A resumed run records the commit of its last start."""
-    root = Path(__file__).resolve().parents[1]
+LIBRARY_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def code_version(root: Path = LIBRARY_CHECKOUT) -> dict | None:
+    """The git commit of this library's checkout, whether its files were changed since and which
+    (``{"commit": ..., "modified": bool, "changed_files": [...]}``, as ``git status`` names them:
+    new files count, ignored ones do not, a new folder is one entry); None outside a git checkout
+    (an installed wheel). A resumed run records the commit of its last start. ``root``: the
+    checkout, this library's by default."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=10).stdout
 
     try:
         commit = git("rev-parse", "HEAD").strip()
-        modified = bool(git("status", "--porcelain").strip())
+        changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "modified": modified}
+    return {"commit": commit, "modified": bool(changed), "changed_files": changed}
 
 
 def package_version(name: str) -> str | None:

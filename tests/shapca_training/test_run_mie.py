@@ -160,6 +160,25 @@ def test_seeds_give_mean_and_std(tmp_path):
     assert summary["environment"]["torch_num_threads"] == torch.get_num_threads()
 
 
+def test_the_code_version_names_the_files_changed_since_the_commit(tmp_path):
+    from shapca_training.records import code_version
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)  # fmt: skip
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-q", "-m", "a")
+    assert code_version(tmp_path)["changed_files"] == [] and not code_version(tmp_path)["modified"]
+    (tmp_path / "a.py").write_text("x = 2\n")
+    (tmp_path / "new.whl").write_text("")
+    version = code_version(tmp_path)
+    assert version["modified"] and sorted(version["changed_files"]) == ["a.py", "new.whl"]
+    assert code_version(tmp_path / "a.py") is None  # not a folder git can run in: no version, no error
+
+
 def test_the_environment_is_recorded_and_the_thread_count_holds_for_the_run_only(tmp_path):
     before = torch.get_num_threads()
     out, results = small_run("demo.json", tmp_path, "--num_train_epochs", "1", "--torch_num_threads", "1")
