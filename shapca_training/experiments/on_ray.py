@@ -77,6 +77,10 @@ def start_ray(ray, args: argparse.Namespace) -> bool:
     if args.address:
         ray.init(address=args.address)
     else:
+        # Ray starts its workers at niceness 15, below every other process, so a grid's runs would
+        # wait behind anything else the machine does. They are the work: they run at the priority
+        # `python run_mie.py` has (a RAY_worker_niceness of one's own is kept).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=args.num_cpus, include_dashboard=False)
     return True
 

@@ -476,6 +476,17 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.mark.slow
+def test_the_runs_of_a_local_ray_have_the_priority_of_a_plain_run(ray_session):
+    """Ray's workers start at niceness 15 unless told: beside any other work they would wait."""
+
+    @ray_session.remote(max_calls=1)
+    def niceness():
+        return os.nice(0)
+
+    assert ray_session.get(niceness.remote()) == os.nice(0)
+
+
 @pytest.fixture(scope="module")
 def grid_runs(tmp_path_factory, ray_session):
     """The demo grid (alpha {0, 0.2} x seed {1, 2}), tiny, weights kept: the runs' folder and arguments."""
