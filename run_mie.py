@@ -99,7 +99,7 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
     from transformers import AutoProcessor
 
     from processing import ShapCADataCollator
-    from processing.input_files import read_examples_file
+    from processing.input_files import InputFileNotFoundError, read_examples_file
     from processing.tasks import TASK_OF_HEAD
     from shapca_training.records import write_jsonl
     from shapca_training.scoring import decoded_structures
@@ -107,6 +107,8 @@ def predict_new_examples(model_args, data_args, training_args) -> Path:
 
     if not model_args.model_name_or_path:
         raise UsageError("--predict_file needs --model_name_or_path, a trained checkpoint.")
+    if not Path(data_args.predict_file).is_file():
+        raise InputFileNotFoundError(f"--predict_file {data_args.predict_file} does not exist or is not a file.")
     rows = read_examples_file(data_args.predict_file)
     config = AutoConfig.from_pretrained(model_args.model_name_or_path)
     model = MODEL_FOR_HEAD[config.head].from_pretrained(model_args.model_name_or_path)

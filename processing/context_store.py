@@ -97,7 +97,7 @@ class ContextStore:
         self.records: dict[str, dict] = {}
         for path in self.paths:
             if not path.exists():
-                raise InputFileNotFoundError(f"Context file {path} (--context_files) does not exist.")
+                raise InputFileNotFoundError(f"Context file {path} does not exist.")
             line_of: dict[str, int] = {}
             for number, record in read_context_lines(path):
                 image_id = record["image_id"]

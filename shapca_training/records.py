@@ -11,6 +11,7 @@ import platform
 import socket
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import torch
@@ -56,22 +57,36 @@ def run_environment(training_args) -> dict:
 LIBRARY_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
+CHANGED_FILES_KEPT = 50  # a checkout full of untracked data would fill every results file
+
+
 def code_version(root: Path = LIBRARY_CHECKOUT) -> dict | None:
-    """The git commit of this library's checkout, whether its files were changed since and which
-    (``{"commit": ..., "modified": bool, "changed_files": [...]}``, as ``git status`` names them:
-    new files count, ignored ones do not, a new folder is one entry); None outside a git checkout
-    (an installed wheel). A resumed run records the commit of its last start. ``root``: the
-    checkout, this library's by default."""
+    """The git commit of this library's checkout, whether its files were changed since and which:
+    ``{"commit": ..., "modified": bool, "changed_files": [...], "changed_files_total": int}``, the
+    paths as ``git status`` finds them (new files count, ignored ones do not, a new folder is one
+    entry, a renamed file its new name), the first `CHANGED_FILES_KEPT` of them. None outside a git
+    checkout (an installed wheel). A resumed run records the commit of its last start. ``root``:
+    the checkout, this library's by default."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=10).stdout
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, check=True, timeout=10)
+        return done.stdout.decode("utf-8", errors="replace")
 
     try:
         commit = git("rev-parse", "HEAD").strip()
-        changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
+        # -z: paths as they are (no quotes, no escapes), each entry ended by NUL; a rename or copy
+        # ("R", "C") is followed by its old path, an entry of its own.
+        entries = iter(git("status", "--porcelain=v1", "-z").split("\0"))
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "modified": bool(changed), "changed_files": changed}
+    changed = []
+    for entry in entries:
+        if entry:
+            changed.append(entry[3:])
+            if entry[0] in "RC":
+                next(entries, None)
+    return {"commit": commit, "modified": bool(changed), "changed_files": changed[:CHANGED_FILES_KEPT],
+            "changed_files_total": len(changed)}  # fmt: skip
 
 
 def package_version(name: str) -> str | None:
@@ -128,7 +143,8 @@ def read_results(path: str | os.PathLike) -> dict | None:
 class OutputDirLock:
     """Holds ``output_dir/.run_mie.lock`` (the owner's process id and host) while a run writes into
     the folder, so that a second run on the same folder is refused instead of mixing two models'
-    files. A lock whose process is gone (a killed run) is taken over with a warning."""
+    files. A lock whose process is gone (a killed run), or that stays without an owner (a run
+    killed between making the file and writing it), is taken over with a warning."""
 
     FILE = ".run_mie.lock"
 
@@ -151,10 +167,11 @@ class OutputDirLock:
 
     @staticmethod
     def _read_owner(path: Path) -> str | None:
-        """The process and host written in the lock file at ``path``, or None when there is none."""
+        """The process and host written in the lock file at ``path`` ("" while its run is writing
+        them), or None when there is no such file."""
         try:
             return path.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
+        except FileNotFoundError:
             return None
 
     @classmethod
@@ -162,7 +179,7 @@ class OutputDirLock:
         """The process and host of the run writing into ``folder`` now, or None (no lock, or the lock
         of a run that is gone)."""
         owner = cls._read_owner(Path(folder) / cls.FILE)
-        return owner if owner is not None and cls._alive(owner) else None
+        return owner if owner and cls._alive(owner) else None
 
     def __enter__(self):
         folder = self.path.parent
@@ -173,6 +190,7 @@ class OutputDirLock:
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
             raise PermissionError(f"--output_dir {folder} cannot be written: give a folder you may write into.")
+        blank_looks = 0
         while True:
             try:
                 descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -180,13 +198,19 @@ class OutputDirLock:
                 owner = self._read_owner(self.path)
                 if owner is None:  # its run ended between our two looks: try again
                     continue
-                if self._alive(owner):
+                if not owner and blank_looks < 20:  # a run that has just made the file writes its owner next
+                    blank_looks += 1
+                    time.sleep(0.05)
+                    continue
+                if owner and self._alive(owner):
                     raise RuntimeError(
                         f"{folder} is in use by another run_mie.py (process and host: {owner}, see {self.path}). "
                         "Wait for it to finish or give another --output_dir; if no such run is going on, "
                         f"delete {self.path}."
                     ) from None
-                logger.warning("Taking over the lock of %s left by a run that is gone (%s).", folder, owner)
+                logger.warning(
+                    "Taking over the lock of %s left by a run that is gone (%s).", folder, owner or "no owner"
+                )
                 self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

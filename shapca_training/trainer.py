@@ -212,7 +212,8 @@ class MIETrainer(Trainer):
         the alignment games' orders from (its own, so that a forward pass leaves torch's random
         stream alone: the Trainer's files do not hold it). Written, as they are, before
         ``trainer_state.json``, which marks the checkpoint complete (`last_complete_checkpoint`): a
-        complete checkpoint has it."""
+        complete checkpoint has the main process's (another process's, like its RNG file, may be
+        torn by a kill: nothing waits for the processes before that file)."""
         super()._save_rng_state(output_dir)
         owner = orders_owner(self.model)
         if owner is not None:
@@ -224,7 +225,9 @@ class MIETrainer(Trainer):
         path = checkpoint / SHAPLEY_ORDERS_FILE.format(self.args.process_index)
         if owner is None:
             return
-        if not path.is_file():  # a checkpoint of an older version, or saved with --save_only_model
+        if (
+            not path.is_file()
+        ):  # an older version's, one saved with --save_only_model, or another process's torn by a kill
             logger.warning(
                 "%s has no %s: the alignment games' orders start again from the seed.", checkpoint, path.name
             )

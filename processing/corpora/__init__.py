@@ -129,7 +129,9 @@ def _download_and_prepare(builder, **options) -> None:
         builder.download_and_prepare(**options)
     except datasets.exceptions.DatasetGenerationError as error:
         # datasets wraps what a builder raises; ours already names the file, line and problem.
-        if isinstance(error.__cause__, (FileFormatError, MissingContextError, MissingImageError)):
+        if isinstance(
+            error.__cause__, (FileFormatError, InputFileNotFoundError, MissingContextError, MissingImageError)
+        ):
             raise error.__cause__ from None
         raise
 
@@ -255,7 +257,7 @@ def load_files(
         raise ValueError(f"Give files for the splits train, validation and test (got {sorted(files)}).")
     for split, path in files.items():
         if not Path(path).is_file():
-            raise InputFileNotFoundError(f"The {split} file {path} does not exist.")
+            raise InputFileNotFoundError(f"The {split} file {path} (--{split}_file) does not exist.")
     if image_dir is not None and not Path(image_dir).is_dir():
         raise InputFileNotFoundError(f"The image folder {image_dir} (--image_dir) does not exist or is not a folder.")
     check_missing_image_policy(missing_image)

@@ -311,7 +311,7 @@ class MIEBuilder(NamedCorpus, datasets.GeneratorBasedBuilder):
     def split_path(self, split: str) -> Path:
         data_dir = Path(self.config.data_dir or ".")
         for name in self.SPLIT_FILES[split]:
-            if (data_dir / name).exists():
+            if (data_dir / name).is_file():
                 return data_dir / name
         raise InputFileNotFoundError(
             f"No {split} file for {self.NAME} in {data_dir} (--data_dir): "

@@ -130,6 +130,9 @@ def test_do_predict_on_new_examples(tmp_path, ner_checkpoint):
         + json.dumps({"words": ["hi", "Eden"], "image": None})
         + "\n"
     )
+    with pytest.raises(FileNotFoundError, match=rf"--predict_file {tmp_path / 'typo.jsonl'} does not exist"):
+        run_mie.main(["--model_name_or_path", str(ner_checkpoint), "--do_predict", "--predict_file",
+                      str(tmp_path / "typo.jsonl"), "--output_dir", str(tmp_path / "pred"), "--report_to", "none"])  # fmt: skip
     run_mie.main(["--model_name_or_path", str(ner_checkpoint), "--do_predict", "--predict_file", str(new),
                   "--output_dir", str(tmp_path / "pred"), "--report_to", "none"])  # fmt: skip
     records = [json.loads(line) for line in (tmp_path / "pred" / "predictions_predict.jsonl").read_text().splitlines()]
@@ -168,14 +171,17 @@ def test_the_code_version_names_the_files_changed_since_the_commit(tmp_path):
                        capture_output=True)  # fmt: skip
 
     git("init", "-q")
-    (tmp_path / "a.py").write_text("x = 1\n")
-    git("add", "a.py")
+    (tmp_path / "a.py").write_text("".join(f"x{i} = {i}\n" for i in range(20)))
+    (tmp_path / "c.py").write_text("y = 1\n")
+    git("add", "a.py", "c.py")
     git("commit", "-q", "-m", "a")
     assert code_version(tmp_path)["changed_files"] == [] and not code_version(tmp_path)["modified"]
-    (tmp_path / "a.py").write_text("x = 2\n")
-    (tmp_path / "new.whl").write_text("")
+    (tmp_path / "c.py").write_text("y = 2\n")
+    (tmp_path / "new wheel é.whl").write_text("")  # a space and a letter git would quote and escape
+    git("mv", "a.py", "b.py")  # a rename: the new name, once
     version = code_version(tmp_path)
-    assert version["modified"] and sorted(version["changed_files"]) == ["a.py", "new.whl"]
+    assert version["modified"] and sorted(version["changed_files"]) == ["b.py", "c.py", "new wheel é.whl"]
+    assert version["changed_files_total"] == 3
     assert code_version(tmp_path / "a.py") is None  # not a folder git can run in: no version, no error
 
 
@@ -428,7 +434,10 @@ def test_a_missing_input_file_is_one_line_naming_it(tmp_path):
                "--validation_file", str(missing), "--output_dir", str(tmp_path / "out"), "--use_image", "false"]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == f"run_mie.py: error: The validation file {missing} does not exist."
+    assert (
+        done.stderr.strip().splitlines()[-1]
+        == f"run_mie.py: error: The validation file {missing} (--validation_file) does not exist."
+    )
 
 
 def test_every_reader_refuses_a_missing_file_as_an_input_error(tmp_path):
@@ -595,6 +604,20 @@ def test_a_lock_released_between_two_looks_is_taken(tmp_path, monkeypatch):
     with OutputDirLock(tmp_path) as lock:
         assert refusals and (tmp_path / OutputDirLock.FILE).read_text().strip() == lock.owner
     assert not (tmp_path / OutputDirLock.FILE).exists()
+
+
+def test_a_lock_left_without_an_owner_is_taken_and_an_unreadable_one_is_an_error(tmp_path, caplog):
+    """A run killed between making the lock file and writing its owner leaves it empty: after a
+    moment's wait it is taken over. A lock path that cannot be read is an error, not a retry."""
+    from shapca_training.records import OutputDirLock
+
+    (tmp_path / OutputDirLock.FILE).write_text("")
+    with caplog.at_level("WARNING"), OutputDirLock(tmp_path) as lock:
+        assert (tmp_path / OutputDirLock.FILE).read_text().strip() == lock.owner
+    assert "left by a run that is gone (no owner)" in caplog.text
+    (tmp_path / OutputDirLock.FILE).mkdir()
+    with pytest.raises(IsADirectoryError):
+        OutputDirLock(tmp_path).__enter__()
 
 
 def test_output_dir_that_is_a_file_is_refused_before_reading_data(tmp_path):

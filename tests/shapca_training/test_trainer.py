@@ -22,6 +22,8 @@ DiskUsage = collections.namedtuple("DiskUsage", "total used free")  # what shuti
 PRIVATE_TRAINER_METHODS = {
     "_get_eval_sampler": ["self", "eval_dataset"],  # overridden: evaluation keeps the dataset's order
     "_prepare_inputs": ["self", "inputs"],  # called by prediction_step, as Trainer.prediction_step does
+    "_save_rng_state": ["self", "output_dir"],  # overridden: the alignment orders' generator saved beside
+    "_load_callback_state": ["self"],  # overridden: a checkpoint without one of this run's callbacks resumes
 }
 
 

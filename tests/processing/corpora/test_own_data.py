@@ -208,3 +208,20 @@ def test_a_corpus_is_one_file_and_trains_end_to_end(tmp_path, monkeypatch):
     assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "O", "1": "B-GAME", "2": "I-GAME"}
     card = (out / "README.md").read_text()
     assert "trained on **toy**" in card and "source: written by hand for a test" in card and "licence: CC0" in card
+
+
+def test_a_file_a_corpus_module_reads_that_is_not_there_is_named_not_wrapped(tmp_path, monkeypatch):
+    """`datasets` wraps what a builder raises while it writes the splits; a missing file is the
+    user's to mend, so it comes back as itself (one line from run_mie.py), naming the file."""
+    from processing.input_files import InputFileNotFoundError
+
+    monkeypatch.setattr(corpora, "REGISTRY", dict(corpora.REGISTRY))
+    module = tmp_path / "toy_corpus.py"
+    reads_a_side_file = TOY_CORPUS.replace("read_text_lines(path,", 'read_text_lines(path.parent / "tags.txt",')
+    module.write_text(textwrap.dedent(reads_a_side_file), encoding="utf-8")
+    data_dir = tmp_path / "toy"
+    data_dir.mkdir()
+    for name in ("train.txt", "dev.txt", "test.txt"):
+        (data_dir / name).write_text("we/O play/O Pong/B-GAME\n")
+    with pytest.raises(InputFileNotFoundError, match=r"tags\.txt does not exist"):
+        corpora.load_corpus(str(module), data_dir, cache_dir=str(tmp_path / "cache"))
