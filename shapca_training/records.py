@@ -55,8 +55,6 @@ def run_environment(training_args) -> dict:
 
 
 LIBRARY_CHECKOUT = Path(__file__).resolve().parents[1]
-
-
 CHANGED_FILES_KEPT = 50  # a checkout full of untracked data would fill every results file
 
 

@@ -139,9 +139,9 @@ class MIETrainer(Trainer):
       scores.
     - A checkpoint holds the state of the alignment games' order generator beside the Trainer's
       random states (`_save_rng_state`): a resumed run draws the orders the uninterrupted run
-      would have drawn. Its training time goes
-      on too (`TrainingClock`): ``train_runtime_total`` counts every part, ``train_runtime`` the last;
-      resumed from the checkpoint at which its training ended (early stopping), it trains no step.
+      would have drawn. Its training time goes on too (`TrainingClock`): ``train_runtime_total``
+      counts every part, ``train_runtime`` the last; resumed from the checkpoint at which its
+      training ended (early stopping), it trains no step.
     - A saved checkpoint carries the pipeline's code next to the model's and the processor's, and
       the model card (`model_cards.build_model_card`) is written from the model's config, the
       data the run read and its results. Results files are written whole (temporary file, then rename).
@@ -225,9 +225,9 @@ class MIETrainer(Trainer):
         path = checkpoint / SHAPLEY_ORDERS_FILE.format(self.args.process_index)
         if owner is None:
             return
-        if (
-            not path.is_file()
-        ):  # an older version's, one saved with --save_only_model, or another process's torn by a kill
+        # No file: an older version's checkpoint, one saved with --save_only_model, or another
+        # process's file torn by a kill.
+        if not path.is_file():
             logger.warning(
                 "%s has no %s: the alignment games' orders start again from the seed.", checkpoint, path.name
             )
