@@ -427,6 +427,22 @@ def test_a_bad_line_of_the_users_file_is_one_line_naming_file_and_line(tmp_path)
     assert done.stderr.strip().splitlines()[-1].startswith(f"run_mie.py: error: {bad}:2: ")
 
 
+def test_the_own_data_config_trains_a_last_batch_of_one_image(tmp_path):
+    """Nine sentences of given pairs, eight to a batch: the last training batch holds one image.
+    At 32 pixels the tiny backbone's last feature map was 1x1, and its batch norm refused a batch
+    of one value per channel."""
+    image = tmp_path / "plate.png"
+    Image.new("RGB", (40, 40), (200, 120, 30)).save(image)
+    rows = [{"words": [f"Chef{i}", "cooks", "stew"], "image": image.name, "head": {"start": 0, "end": 1},
+             "tail": {"start": 2, "end": 3}, "relation": "cooks" if i % 2 else "None"} for i in range(9)]  # fmt: skip
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    results = run_mie.main([str(ROOT / "configs" / "own_data_tiny.json"), "--task", "mre", "--train_file", str(data),
+                            "--validation_file", str(data), "--output_dir", str(tmp_path / "out"),
+                            "--cache_dir", str(tmp_path / "cache"), "--num_train_epochs", "1"])  # fmt: skip
+    assert results["epoch"] == 1.0 and "eval_f1" in results
+
+
 def test_a_missing_input_file_is_one_line_naming_it(tmp_path):
     good = ROOT / "examples" / "own_data" / "ner" / "train.jsonl"
     missing = tmp_path / "trian.jsonl"
